@@ -1,0 +1,30 @@
+"""Hypothesis profiles and shared fixtures.
+
+Profiles: ``dev`` (default locally), ``ci`` (default when the CI environment variable is
+set: derandomized, no deadline, no example database) and ``thorough`` (long soaks).
+Select one explicitly with ``pytest --hypothesis-profile=thorough``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("dev", max_examples=15, **_COMMON)
+settings.register_profile("ci", max_examples=15, derandomize=True, database=None,
+                          print_blob=True, **_COMMON)
+settings.register_profile("thorough", max_examples=500, **_COMMON)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, seeded generator for each test."""
+    return np.random.default_rng(12345)

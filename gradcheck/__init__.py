@@ -1,0 +1,31 @@
+"""gradcheck: tells you whether a hand-written backward pass is right, and if not, why.
+
+>>> import numpy as np, gradcheck
+>>> from reference_layers import affine_forward, affine_backward
+>>> rng = np.random.default_rng(0)
+>>> x, w, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=3)
+>>> gradcheck.check_layer(affine_forward, affine_backward, x, w, b).passed
+True
+"""
+
+from gradcheck.check import (
+    assert_gradients,
+    assert_loss_gradients,
+    check_layer,
+    check_loss,
+)
+from gradcheck.contract import Violation
+from gradcheck.report import GradientMismatch, GradientResult, Report
+
+__all__ = [
+    "GradientMismatch",
+    "GradientResult",
+    "Report",
+    "Violation",
+    "assert_gradients",
+    "assert_loss_gradients",
+    "check_layer",
+    "check_loss",
+]
+
+__version__ = "0.1.0"

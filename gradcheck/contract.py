@@ -1,0 +1,180 @@
+"""The contract of a backward pass, and how breaches of it are described.
+
+A backward pass must return one gradient per differentiable input, each of exactly its
+input's shape, finite, without writing into the arrays it was handed, and the same every
+time. Each breach has a stable ``kind`` (for tests and JSON) and a message that speaks in
+the user's own argument names and shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gradcheck.diagnose import diagnose_shape
+
+__all__ = [
+    "Stop",
+    "UserCodeError",
+    "Violation",
+    "check_unchanged",
+    "describe_mutation",
+    "max_difference",
+    "parse_gradients",
+    "repeatable",
+    "user_traceback",
+]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class Violation(NamedTuple):
+    """One breach of the backward-pass contract.
+
+    ``kind`` is a stable identifier such as ``"gradient_shape"``; ``argument`` names the
+    input concerned, when there is one.
+    """
+
+    kind: str
+    message: str
+    argument: str | None = None
+
+
+class Stop(Exception):
+    """A breach after which no gradient can be compared; ``args[0]`` is the Violation."""
+
+
+class UserCodeError(Exception):
+    """The user's function raised; carries the stage and the user's own traceback."""
+
+    def __init__(self, stage: str, exc: BaseException) -> None:
+        self.stage = stage
+        self.original = exc
+        self.user_traceback = user_traceback(exc)
+        super().__init__(f"{stage} raised {type(exc).__name__}: {exc}")
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` without gradcheck's own frames."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR + os.sep)
+    ]
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
+
+
+def describe_mutation(before: np.ndarray, after: np.ndarray) -> str:
+    """``"3 of 20 entries changed, first at index (0, 2)"``."""
+    if before.shape != after.shape:
+        return f"its shape changed from {before.shape} to {after.shape}"
+    same = np.asarray(before == after)
+    if np.issubdtype(before.dtype, np.inexact):
+        same |= np.isnan(before) & np.isnan(after)
+    changed = ~same
+    count = int(np.count_nonzero(changed))
+    first = tuple(int(i) for i in np.argwhere(changed)[0]) if count else ()
+    return f"{count} of {before.size} entries changed, first at index {first}"
+
+
+def check_unchanged(
+    pristine: Sequence[Any], used: Sequence[Any], names: list[str], who: str
+) -> list[Violation]:
+    found = []
+    for name, before, after in zip(names, pristine, used):
+        nan_ok = isinstance(before, np.ndarray) and bool(np.issubdtype(before.dtype, np.inexact))
+        if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=nan_ok):
+            found.append(
+                Violation(
+                    "input_mutated",
+                    f"{who} wrote into its input {name}: {describe_mutation(before, after)}. "
+                    "Work on a copy (x = x.copy()) or use out-of-place operations.",
+                    name,
+                )
+            )
+    return found
+
+
+def max_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
+
+
+def parse_gradients(
+    result: Any, args: Sequence[Any], positions: list[int], names: list[str]
+) -> tuple[list[np.ndarray | None], list[Violation]]:
+    n = len(positions)
+    wanted = ", ".join(f"d{names[p]}" for p in positions)
+    if isinstance(result, np.ndarray) and n == 1:
+        result = (result,)
+    if not isinstance(result, (tuple, list)):
+        raise Stop(
+            Violation(
+                "gradient_count",
+                f"backward returned {type(result).__name__}; expected {n} gradient(s) "
+                f"({wanted}) as a tuple",
+            )
+        )
+    if len(result) != n:
+        raise Stop(
+            Violation(
+                "gradient_count",
+                f"backward returned {len(result)} gradients; expected {n}, one for each "
+                f"differentiable input, in argument order: {wanted}",
+            )
+        )
+    grads: list[np.ndarray | None] = []
+    found = []
+    for g, pos in zip(result, positions):
+        name, arg = names[pos], args[pos]
+        if g is None:
+            found.append(Violation("gradient_type", f"backward returned None for d{name}", name))
+            grads.append(None)
+            continue
+        try:
+            arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
+        except (TypeError, ValueError):
+            arr = np.asarray(g, dtype=object)
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+            found.append(
+                Violation(
+                    "gradient_type",
+                    f"d{name} must be a real array; backward returned {type(g).__name__}"
+                    + (f" of dtype {arr.dtype}" if isinstance(g, np.ndarray) else ""),
+                    name,
+                )
+            )
+            grads.append(None)
+            continue
+        if arr.shape != arg.shape:
+            found.append(Violation("gradient_shape", diagnose_shape(name, arr.shape, arg.shape), name))
+            grads.append(None)
+            continue
+        bad = ~np.isfinite(arr)
+        if np.any(bad):
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            kind = "NaN" if np.any(np.isnan(arr)) else "inf"
+            found.append(
+                Violation(
+                    "gradient_nonfinite",
+                    f"d{name} contains {kind} at {int(bad.sum())} of {arr.size} entries "
+                    f"(first at index {first})",
+                    name,
+                )
+            )
+            grads.append(None)
+            continue
+        grads.append(arr)
+    return grads, found
+
+
+def repeatable(a: np.ndarray, b: np.ndarray | None, eps: float) -> bool:
+    """Whether ``b`` repeats ``a`` up to a few ulps of its largest entry."""
+    if b is None or a.shape != b.shape:
+        return False
+    return max_difference(a, b) <= 4 * eps * float(np.max(np.abs(a), initial=0.0))

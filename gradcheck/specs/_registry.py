@@ -1,0 +1,72 @@
+"""The registry of layer specs: one source for property tests, the CLI and the plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from hypothesis import strategies as st
+
+__all__ = ["Case", "Spec", "all_specs", "get_spec", "register"]
+
+
+class Case(NamedTuple):
+    """Arguments for one call of a layer, and a description of its geometry."""
+
+    args: tuple[Any, ...]
+    geometry: dict[str, Any]
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.geometry.items())
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What gradcheck knows about one layer.
+
+    ``forward``/``backward`` are the reference pair (for a loss, ``forward`` is the loss
+    function and ``backward`` is ``None``). ``cases(**options)`` returns a hypothesis
+    strategy of :class:`Case`; options include ``dtype`` and ``general`` (geometry beyond
+    the CS231n contract). ``forward_names``/``backward_names`` are the names a student's
+    file may use. ``wrt`` names the differentiable arguments.
+    """
+
+    name: str
+    family: str
+    kind: str
+    forward: Callable[..., Any]
+    backward: Callable[..., Any] | None
+    cases: Callable[..., st.SearchStrategy[Case]]
+    signature: str
+    wrt: tuple[str, ...]
+    forward_names: tuple[str, ...] = ()
+    backward_names: tuple[str, ...] = ()
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Spec] = {}
+
+
+def register(spec: Spec) -> Spec:
+    """Add ``spec`` to the registry (names are unique)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"a spec named {spec.name!r} is already registered")
+    if spec.kind not in ("layer", "loss"):
+        raise ValueError(f"spec {spec.name!r}: kind={spec.kind!r} must be 'layer' or 'loss'")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> Spec:
+    """The spec called ``name``; ``KeyError`` lists the known names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no spec named {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_specs() -> list[Spec]:
+    """Every registered spec, in registration order."""
+    return list(_REGISTRY.values())

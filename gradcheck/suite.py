@@ -1,0 +1,125 @@
+"""Checking a layer over generated cases: hypothesis draws, gradcheck judges.
+
+:func:`check_spec` runs a spec's case strategy through hypothesis (so a failure is shrunk
+to its smallest geometry) and checks every case with :func:`~gradcheck.check_layer` or
+:func:`~gradcheck.check_loss`. It works for the reference pair and for anybody's pair
+that follows the same signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from gradcheck.check import check_layer, check_loss
+from gradcheck.report import Report
+from gradcheck.specs import Case, Spec
+
+__all__ = ["SpecResult", "check_case", "check_spec"]
+
+
+@dataclass
+class SpecResult:
+    """The outcome of checking one layer over generated cases."""
+
+    spec: Spec
+    n_cases: int = 0
+    n_evaluations: int = 0
+    failure: Report | None = None
+    failing_case: Case | None = None
+    methods: set[str] = field(default_factory=set)
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+    def gradient_verdicts(self) -> dict[str, str]:
+        """``{"x": "ok", "w": "FAILED", ...}`` over every case checked."""
+        verdicts = {name: "ok" for name in self.spec.wrt}
+        if self.failure is not None:
+            for name, g in self.failure.gradients.items():
+                verdicts[name] = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
+            if self.failure.violations and all(v == "ok" for v in verdicts.values()):
+                for v in self.failure.violations:
+                    if v.argument in verdicts:
+                        verdicts[v.argument] = "FAILED"
+        return verdicts
+
+
+class _CaseFailed(Exception):
+    def __init__(self, report: Report, case: Case) -> None:
+        super().__init__(report.label)
+        self.report = report
+        self.case = case
+
+
+def check_case(
+    spec: Spec,
+    case: Case,
+    forward: Callable[..., Any] | None = None,
+    backward: Callable[..., Any] | None = None,
+    **options: Any,
+) -> Report:
+    """Check one case of ``spec`` with the given pair (the reference pair by default)."""
+    forward = forward or spec.forward
+    if spec.kind == "loss":
+        report = check_loss(forward, *case.args, **options)
+    else:
+        backward = backward or spec.backward
+        if backward is None:
+            raise ValueError(f"spec {spec.name!r} is a layer and needs a backward function")
+        report = check_layer(forward, backward, *case.args, wrt=spec.wrt, **options)
+    report.label = spec.name
+    return report
+
+
+def check_spec(
+    spec: Spec,
+    forward: Callable[..., Any] | None = None,
+    backward: Callable[..., Any] | None = None,
+    *,
+    examples: int = 10,
+    seed: int = 0,
+    dtype: Any = np.float64,
+    general: bool = True,
+    shrink: bool = True,
+    **options: Any,
+) -> SpecResult:
+    """Check ``spec``'s layer (or the given pair) over ``examples`` generated cases.
+
+    Stops at the first failing case, which hypothesis shrinks to the smallest geometry
+    that still fails; ``result.failure`` is that case's report.
+    """
+    result = SpecResult(spec)
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @given(spec.cases(dtype=dtype, general=general))
+    def run(case: Case) -> None:
+        report = check_case(spec, case, forward, backward, seed=seed, **options)
+        result.n_cases += 1
+        result.n_evaluations += report.n_evaluations
+        result.methods.add(report.method)
+        if not report.passed:
+            raise _CaseFailed(report, case)
+
+    try:
+        run()
+    except _CaseFailed as failed:
+        result.failure = failed.report
+        result.failing_case = failed.case
+    return result

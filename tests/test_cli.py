@@ -1,0 +1,64 @@
+"""The gradcheck command: table, exit codes, JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+from gradcheck.cli import main
+
+
+def run(*argv):
+    out = io.StringIO()
+    status = main(list(argv), stdout=out)
+    return status, out.getvalue()
+
+
+def test_check_without_arguments_checks_every_reference_layer():
+    status, text = run("check", "--examples", "3")
+    assert status == 0
+    lines = text.splitlines()
+    assert lines[0].startswith("gradcheck: ") and "3 generated cases each" in lines[0]
+    header = next(line for line in lines if line.startswith("layer"))
+    assert header.split() == ["layer", "cases", "gradients", "method", "time", "verdict"]
+    for name in ("affine", "relu", "softmax_loss", "svm_loss"):
+        row = next(line for line in lines if line.startswith(name + " "))
+        assert row.rstrip().endswith("passed")
+    assert "dx:ok  dw:ok  db:ok" in text
+    assert lines[-1].startswith("4 passed, 0 failed in ")
+
+
+def test_one_layer_quiet_and_json(tmp_path):
+    target = tmp_path / "out.json"
+    status, text = run("check", "--layer", "affine", "--examples", "2", "--quiet", "--json", str(target))
+    assert status == 0
+    assert text.strip().startswith("1 passed, 0 failed")
+    data = json.loads(target.read_text())
+    assert data["passed"] is True
+    assert data["layers"][0]["name"] == "affine"
+    assert data["layers"][0]["cases"] == 2
+    assert data["layers"][0]["gradients"] == {"x": "ok", "w": "ok", "b": "ok"}
+
+
+def test_usage_errors_exit_2(capsys):
+    assert run("check", "--layer", "nope")[0] == 2
+    assert "no spec named 'nope'" in capsys.readouterr().err
+    assert run("check", "--examples", "0")[0] == 2
+    assert run("frobnicate")[0] == 2
+    assert run("check", "--method", "magic")[0] == 2
+
+
+def test_list_shows_signatures():
+    status, text = run("list")
+    assert status == 0
+    assert "affine_forward(x, w, b) -> (out, cache)" in text
+    assert "softmax_loss(x, y) -> (loss, dx)" in text
+
+
+def test_python_dash_m_works():
+    proc = subprocess.run([sys.executable, "-m", "gradcheck", "check", "--layer", "relu",
+                           "--examples", "2", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 passed, 0 failed" in proc.stdout

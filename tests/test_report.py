@@ -1,0 +1,126 @@
+"""The report is the product: its text is pinned, its dict round-trips through JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import gradcheck
+from reference_layers import affine_backward, affine_forward
+
+
+def double_forward(x):
+    return 2 * x, None
+
+
+def triple_backward(dout, cache):
+    return 3 * dout
+
+
+def double_backward(dout, cache):
+    return 2 * dout
+
+
+X = np.arange(6.0).reshape(2, 3) - 2.5
+
+FAILING = """\
+gradcheck double_forward: FAILED
+  method: complex step
+  mode: full, seed 0, 59 forward evaluations
+
+  gradient  shape   verdict  checked      mismatched  max abs err  max rel err
+  dx        (2, 3)  FAILED   6/6 entries  6           6.40e-01     2.64e-01
+
+dx: Mismatched elements: 6 / 6 (100%)
+  tolerance: |analytic - numeric| <= atol + rtol * (|numeric| + scale) + error bar, with rtol=1e-07, atol=0, scale=1.144
+  Max absolute difference: 0.640423
+  Max relative difference: 0.264137
+    index   analytic     numeric      difference
+    (0, 2)  1.921268     1.2808453    0.64
+    (1, 1)  -1.6070081   -1.0713387   0.536
+    (1, 2)  1.0847852    0.72319011   0.362
+    (0, 1)  -0.39631459  -0.26420973  0.132
+    (0, 0)  0.37719066   0.25146044   0.126
+    (1, 0)  0.31470035   0.20980023   0.105
+  Most likely cause: dx is 1.5 times the true gradient: a constant factor is off."""
+
+
+def test_failing_report_text_is_pinned():
+    assert str(gradcheck.check_layer(double_forward, triple_backward, X)) == FAILING
+
+
+def test_passing_report_is_short():
+    lines = str(gradcheck.check_layer(double_forward, double_backward, X)).splitlines()
+    assert lines[:3] == [
+        "gradcheck double_forward: passed",
+        "  method: complex step",
+        "  mode: full, seed 0, 22 forward evaluations",
+    ]
+    assert lines[4].split() == ["gradient", "shape", "verdict", "checked", "mismatched",
+                                "max", "abs", "err", "max", "rel", "err"]
+    assert lines[5].split()[:6] == ["dx", "(2,", "3)", "ok", "6/6", "entries"]
+    assert len(lines) == 6
+
+
+def test_contract_violations_are_listed_with_their_kind(rng):
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
+    report = gradcheck.check_layer(affine_forward, lambda d, c: affine_backward(d, c)[:2], x, w, b)
+    text = str(report)
+    assert text.endswith(
+        "Contract violations:\n"
+        "  - backward returned 2 gradients; expected 3, one for each differentiable input, "
+        "in argument order: dx, dw, db [gradient_count]"
+    )
+    assert "  dw        (4, 2)  not compared  -        -" in text
+
+
+def test_fallback_method_is_explained_in_the_header(rng):
+    def forward(x):
+        return np.abs(x) * 1.0, x
+
+    def backward(dout, x):
+        return dout * np.sign(x)
+
+    report = gradcheck.check_layer(forward, backward, rng.uniform(0.5, 1, 4) * rng.choice([-1, 1], 4))
+    assert report.passed
+    assert str(report).splitlines()[1] == (
+        "  method: central differences (complex step not usable: forward returns real "
+        "outputs for complex inputs)"
+    )
+
+
+@pytest.mark.parametrize("backward", [double_backward, triple_backward])
+def test_to_dict_round_trips_through_json(backward):
+    report = gradcheck.check_layer(double_forward, backward, X)
+    data = report.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["passed"] is report.passed
+    assert data["gradients"]["x"]["n_checked"] == 6
+    assert data["method"] == "complex"
+
+
+def test_to_dict_replaces_non_finite_numbers(rng):
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
+    report = gradcheck.check_layer(lambda x, w, b: (np.full((3, 2), np.nan), None),
+                                   affine_backward, x, w, b)
+    data = report.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert data["violations"][0]["kind"] == "forward_nonfinite"
+
+
+def test_html_rendering():
+    html = gradcheck.check_layer(double_forward, triple_backward, X)._repr_html_()
+    assert html.startswith("<div><b>gradcheck double_forward: ")
+    assert "<table>" in html and "<code>dx</code>" in html and "FAILED" in html
+    assert "1.5 times the true gradient" in html
+
+
+def test_gradient_result_fields():
+    report = gradcheck.check_layer(double_forward, triple_backward, X)
+    g = report.gradients["x"]
+    assert (g.passed, g.n_mismatched, g.n_checked, g.worst_index) == (False, 6, 6, (0, 2))
+    assert g.max_abs_error == pytest.approx(0.640423, rel=1e-5)
+    assert report.n_evaluations == 59 and report.method == "complex"
+    assert not report and bool(gradcheck.check_layer(double_forward, double_backward, X))
