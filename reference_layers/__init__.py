@@ -1,17 +1,34 @@
 """Reference layers in plain numpy, CS231n signatures, complex-step safe.
 
 These are the oracle a student's layers are compared with. Nothing here imports gradcheck.
+Each family lives in its own module; this package re-exports every public name.
 """
 
-from reference_layers.activations import relu_backward, relu_forward
-from reference_layers.affine import affine_backward, affine_forward
-from reference_layers.losses import softmax_loss, svm_loss
+from reference_layers import (
+    activations,
+    affine,
+    attention,
+    conv,
+    dropout,
+    embedding,
+    losses,
+    normalization,
+    pooling,
+    recurrent,
+    temporal,
+)
+from reference_layers.activations import *  # noqa: F403
+from reference_layers.affine import *  # noqa: F403
+from reference_layers.attention import *  # noqa: F403
+from reference_layers.conv import *  # noqa: F403
+from reference_layers.dropout import *  # noqa: F403
+from reference_layers.embedding import *  # noqa: F403
+from reference_layers.losses import *  # noqa: F403
+from reference_layers.normalization import *  # noqa: F403
+from reference_layers.pooling import *  # noqa: F403
+from reference_layers.recurrent import *  # noqa: F403
+from reference_layers.temporal import *  # noqa: F403
 
-__all__ = [
-    "affine_backward",
-    "affine_forward",
-    "relu_backward",
-    "relu_forward",
-    "softmax_loss",
-    "svm_loss",
-]
+_MODULES = (activations, affine, attention, conv, dropout, embedding, losses,
+            normalization, pooling, recurrent, temporal)
+__all__ = sorted(name for module in _MODULES for name in module.__all__)  # pyright: ignore

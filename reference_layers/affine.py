@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from reference_layers._validate import require_ndim
@@ -42,4 +40,4 @@ def affine_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
     return dx, dw, db
 
 
-__all__: list[Any] = ["affine_backward", "affine_forward"]
+__all__ = ["affine_backward", "affine_forward"]

@@ -3,7 +3,8 @@
 Each family module registers its specs on import; this package imports them all.
 """
 
-from gradcheck.specs import basic  # noqa: F401  (registers affine, relu and the losses)
+# Importing a family module registers its specs.
+from gradcheck.specs import basic, conv, normalization, recurrent  # noqa: F401
 from gradcheck.specs._registry import Case, Spec, all_specs, get_spec, register
 
 __all__ = ["Case", "Spec", "all_specs", "get_spec", "register"]

@@ -26,10 +26,13 @@ class Spec:
     """What gradcheck knows about one layer.
 
     ``forward``/``backward`` are the reference pair (for a loss, ``forward`` is the loss
-    function and ``backward`` is ``None``). ``cases(**options)`` returns a hypothesis
-    strategy of :class:`Case`; options include ``dtype`` and ``general`` (geometry beyond
-    the CS231n contract). ``forward_names``/``backward_names`` are the names a student's
-    file may use. ``wrt`` names the differentiable arguments.
+    function and ``backward`` is ``None``). ``cases(dtype=np.float64, general=True)``
+    returns a hypothesis strategy of :class:`Case`: ``general=False`` keeps to the
+    contract the CS231n assignment gives for these names (e.g. sizes that divide evenly by
+    the stride), ``general=True`` draws every valid geometry. ``names`` lists the
+    ``(forward, backward)`` function names a student's file may use for this layer
+    (``backward`` is ``None`` for a loss). ``wrt`` names the differentiable arguments, in
+    the order backward returns their gradients.
     """
 
     name: str
@@ -40,8 +43,7 @@ class Spec:
     cases: Callable[..., st.SearchStrategy[Case]]
     signature: str
     wrt: tuple[str, ...]
-    forward_names: tuple[str, ...] = ()
-    backward_names: tuple[str, ...] = ()
+    names: tuple[tuple[str, str | None], ...] = ()
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 

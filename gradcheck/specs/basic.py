@@ -62,7 +62,7 @@ register(Spec(
     forward=ref.affine_forward, backward=ref.affine_backward, cases=affine_cases,
     signature="affine_forward(x, w, b) -> (out, cache); affine_backward(dout, cache) -> (dx, dw, db)",
     wrt=("x", "w", "b"),
-    forward_names=("affine_forward",), backward_names=("affine_backward",),
+    names=(("affine_forward", "affine_backward"),),
     description="fully connected layer, x of shape (N, d1, ..., dk)",
 ))
 register(Spec(
@@ -70,20 +70,20 @@ register(Spec(
     forward=ref.relu_forward, backward=ref.relu_backward, cases=relu_cases,
     signature="relu_forward(x) -> (out, cache); relu_backward(dout, cache) -> dx",
     wrt=("x",),
-    forward_names=("relu_forward",), backward_names=("relu_backward",),
+    names=(("relu_forward", "relu_backward"),),
     description="rectified linear unit",
 ))
 register(Spec(
     name="softmax_loss", family="losses", kind="loss",
     forward=ref.softmax_loss, backward=None, cases=softmax_cases,
     signature="softmax_loss(x, y) -> (loss, dx)", wrt=("x",),
-    forward_names=("softmax_loss",),
+    names=(("softmax_loss", None),),
     description="cross-entropy of softmax scores, averaged over N",
 ))
 register(Spec(
     name="svm_loss", family="losses", kind="loss",
     forward=ref.svm_loss, backward=None, cases=svm_cases,
     signature="svm_loss(x, y) -> (loss, dx)", wrt=("x",),
-    forward_names=("svm_loss",),
+    names=(("svm_loss", None),),
     description="multiclass hinge loss, averaged over N",
 ))
