@@ -15,17 +15,25 @@ from gradcheck.check import (
     check_loss,
 )
 from gradcheck.contract import Violation
+from gradcheck.objects import check_model, check_object
 from gradcheck.report import GradientMismatch, GradientResult, Report
+from gradcheck.testing import LayerMismatch, check_like
+from gradcheck.torch_adapter import check_torch
 
 __all__ = [
     "GradientMismatch",
     "GradientResult",
+    "LayerMismatch",
     "Report",
     "Violation",
     "assert_gradients",
     "assert_loss_gradients",
     "check_layer",
+    "check_like",
     "check_loss",
+    "check_model",
+    "check_object",
+    "check_torch",
 ]
 
 __version__ = "0.1.0"

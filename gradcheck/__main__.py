@@ -2,4 +2,5 @@
 
 from gradcheck.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: worker processes may import this module
+    raise SystemExit(main())

@@ -138,7 +138,7 @@ def _validate_args(args: Sequence[Any], names: list[str]) -> None:
 def _call(stage: str, fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in user code is a verdict, not an exit
         raise UserCodeError(stage, exc) from exc
 
 

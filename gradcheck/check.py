@@ -282,7 +282,10 @@ class _Checker:
                 self.method_note = f"complex step not usable: {probe.reason}"
         measured = num.measure_noise(p.objective, p.base, direction)
         self.noise = max(floor, measured, 1e-300)
-        self.noise_rel = max(num.EPS, self.noise / max(p.scale, 1e-300))
+        if p.scale > 0:
+            self.noise_rel = max(num.EPS, self.noise / p.scale)
+        else:  # all outputs zero (everything masked): no scale to be relative to
+            self.noise_rel = max(num.EPS, 4 * p.out_eps)
         nondeterministic = any(v.kind.startswith("nondeterministic") for v in p.violations)
         if self.noise_rel > 64 * p.out_eps and self.noise_rel > 1e-12 and not nondeterministic:
             self.notes.append(

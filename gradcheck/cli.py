@@ -1,7 +1,9 @@
 """The ``gradcheck`` command.
 
-``gradcheck check`` checks every reference layer over generated cases and prints a table
-of layers x gradients; ``gradcheck list`` shows the known layers and their signatures.
+``gradcheck check [PATH ...]`` finds CS231n-named layers in each file, checks every one
+over generated cases (its forward against the reference, its gradients against numerics)
+in a subprocess with a time limit, and prints a table of layers x gradients. Without a
+PATH it checks the reference layers themselves. ``gradcheck list`` shows the known layers.
 Exit status: 0 when everything passes, 1 when anything fails, 2 for usage errors.
 """
 
@@ -9,19 +11,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
-import numpy as np
-
+from gradcheck.candidate import GEOMETRIES, Outcome, check_candidate
 from gradcheck.check import MODES
+from gradcheck.discover import Discovery, Match, describe_unmatched
+from gradcheck.isolation import WorkerFailure, run_isolated
 from gradcheck.numeric import METHODS
-from gradcheck.specs import Spec, all_specs, get_spec
-from gradcheck.suite import SpecResult, check_spec
+from gradcheck.specs import all_specs, get_spec
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]
+
+DEFAULT_TIMEOUT = 120.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,16 +37,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check layers over generated cases")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="a .py file or module with CS231n-named layers (default: the reference layers)")
     check.add_argument("--layer", action="append", default=None, metavar="NAME",
-                       help="check only this layer (repeatable)")
+                       help="check only this layer (spec or function name; repeatable)")
     check.add_argument("--examples", type=int, default=10, metavar="N",
                        help="generated cases per layer (default 10)")
     check.add_argument("--method", choices=METHODS, default="auto")
     check.add_argument("--mode", choices=MODES, default="full")
+    check.add_argument("--geometry", choices=GEOMETRIES, default="auto",
+                       help="cs231n: only the assignment's geometry; general: every valid one; "
+                       "auto (default): both, skipping general cases your layer rejects")
     check.add_argument("--seed", type=int, default=0, metavar="S")
-    check.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    check.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help=f"time limit per layer (default {DEFAULT_TIMEOUT:g})")
+    check.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                       help="layers checked in parallel (default: up to 2)")
+    check.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="dtype of the generated inputs")
     check.add_argument("--json", metavar="OUT", help="write machine-readable results to OUT")
-    check.add_argument("--quiet", action="store_true", help="print only the summary line")
+    check.add_argument("--quiet", action="store_true", help="print only failures and the summary")
     sub.add_parser("list", help="list the known layers and their signatures")
     return parser
 
@@ -56,15 +72,22 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     if args.command == "list":
         return _list(out)
     if args.command is None:
-        args = parser.parse_args(["check", *(argv or [])])
+        parser.print_help(out)
+        return 2
     return _check(args, out)
 
 
+def console_main() -> int:
+    """Entry point of the ``gradcheck`` console script."""
+    return main()
+
+
 def _list(out: TextIO) -> int:
+    width = max(len(spec.name) for spec in all_specs()) + 2
     for spec in all_specs():
-        out.write(f"{spec.name:<16} {spec.signature}\n")
-        if spec.description:
-            out.write(f"{'':<16} {spec.description}\n")
+        out.write(f"{spec.name:<{width}}{spec.signature}\n")
+        names = ", ".join(f for f, _ in spec.names)
+        out.write(f"{'':<{width}}{spec.description}; student names: {names}\n")
     return 0
 
 
@@ -73,77 +96,241 @@ def _usage_error(message: str) -> int:
     return 2
 
 
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "examples": args.examples,
+        "seed": args.seed,
+        "geometry": args.geometry,
+        "method": args.method,
+        "mode": args.mode,
+        "dtype": args.dtype,
+        "budget": max(5.0, args.timeout / 4),
+    }
+
+
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    if args.examples < 1:
-        return _usage_error(f"--examples={args.examples} must be at least 1")
-    if args.seed < 0:
-        return _usage_error(f"--seed={args.seed} must be >= 0")
+    for name, value, low in (("--examples", args.examples, 1), ("--jobs", args.jobs, 1),
+                             ("--seed", args.seed, 0), ("--timeout", args.timeout, 1)):
+        if value < low:
+            return _usage_error(f"{name}={value:g} must be at least {low}")
+    options = _options(args)
+    started = time.perf_counter()
+    if not args.paths:
+        status, results, unmatched = _check_reference(args, options, out)
+    else:
+        status, results, unmatched = _check_paths(args, options, out)
+    if status is not None:
+        return status
+    failed = [r for r in results if not r.passed]
+    _print_results(results, unmatched, args, out)
+    out.write(
+        f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
+        f"in {time.perf_counter() - started:.1f} s\n"
+    )
+    if args.json:
+        payload = {
+            "passed": not failed,
+            "seed": args.seed,
+            "layers": [r.to_dict() for r in results],
+            "unmatched": unmatched,
+        }
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+    return 1 if failed else 0
+
+
+def _check_reference(
+    args: argparse.Namespace, options: dict[str, Any], out: TextIO
+) -> tuple[int | None, list[Outcome], list[str]]:
     try:
         specs = [get_spec(name) for name in args.layer] if args.layer else all_specs()
     except KeyError as exc:
-        return _usage_error(str(exc.args[0]))
-    dtype = np.dtype(args.dtype)
+        return _usage_error(str(exc.args[0])), [], []
     if not args.quiet:
         out.write(
             f"gradcheck: {len(specs)} reference layers, {args.examples} generated cases each "
             f"({args.dtype}, method {args.method}, mode {args.mode}, seed {args.seed})\n\n"
         )
-    started = time.perf_counter()
-    results: list[tuple[SpecResult, float]] = []
+    progress = _Progress(len(specs))
+    results = []
     for spec in specs:
-        t0 = time.perf_counter()
-        result = check_spec(spec, examples=args.examples, seed=args.seed, dtype=dtype,
-                            method=args.method, mode=args.mode)
-        results.append((result, time.perf_counter() - t0))
-    failed = [r for r, _ in results if not r.passed]
+        progress.start(spec.name)
+        opts = {**options, "geometry": "general"}
+        results.append(check_candidate(spec, spec.forward, spec.backward, **opts))
+        progress.done(spec.name)
+    progress.clear()
+    return None, results, []
+
+
+def _discover(path: str, timeout: float) -> Discovery | str:
+    try:
+        result = run_isolated({"kind": "discover", "target": path}, timeout)
+    except WorkerFailure as exc:
+        return f"importing {path}: {exc}"
+    if "import_error" in result:
+        return str(result["import_error"])
+    return Discovery.from_dict(result["discovery"])
+
+
+def _check_paths(
+    args: argparse.Namespace, options: dict[str, Any], out: TextIO
+) -> tuple[int | None, list[Outcome], list[str]]:
+    found: list[tuple[str, Match]] = []
+    unmatched: list[str] = []
+    for path in args.paths:
+        if (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
+            return _usage_error(f"no such file: {path}"), [], []
+    for path in args.paths:
+        discovery = _discover(path, args.timeout)
+        if isinstance(discovery, str):
+            sys.stderr.write(f"gradcheck: error: {discovery}\n")
+            return 2, [], []
+        wanted = set(args.layer or [])
+        for match in discovery.matches:
+            if not wanted or wanted & {match.spec, match.forward, match.backward}:
+                found.append((path, match))
+        unmatched += [f"{path}: {describe_unmatched(name)}" for name in discovery.unmatched]
+    if not found:
+        what = f" matching --layer {', '.join(args.layer)}" if args.layer else ""
+        return _usage_error(
+            f"no layers{what} found in {', '.join(args.paths)}; gradcheck recognises "
+            "CS231n names such as affine_forward/affine_backward or softmax_loss "
+            "(see `gradcheck list`)"
+        ), [], []
+    if not args.quiet:
+        out.write(
+            f"gradcheck: {len(found)} layers in {', '.join(args.paths)}, {args.examples} "
+            f"generated cases each (method {args.method}, mode {args.mode}, geometry "
+            f"{args.geometry}, seed {args.seed}, timeout {args.timeout:g} s)\n\n"
+        )
+    progress = _Progress(len(found))
+
+    def run(item: tuple[str, Match]) -> Outcome:
+        path, match = item
+        progress.start(match.spec)
+        outcome = _check_isolated(path, match, options, args.timeout)
+        progress.done(match.spec)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(run, found))
+    progress.clear()
+    return None, results, unmatched
+
+
+def _check_isolated(path: str, match: Match, options: dict[str, Any], timeout: float) -> Outcome:
+    task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
+            "backward": match.backward, "options": options}
+    started = time.perf_counter()
+    try:
+        result = run_isolated(task, timeout)
+    except WorkerFailure as exc:
+        outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
+        outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
+        outcome.forward = "-"
+        outcome.error = str(exc)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    if "import_error" in result:
+        outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
+        outcome.error = str(result["import_error"])
+        return outcome
+    return _outcome_from_dict(result["outcome"])
+
+
+def _outcome_from_dict(data: dict[str, Any]) -> Outcome:
+    outcome = Outcome(spec=data["layer"], functions=(data["forward_function"], data["backward_function"]))
+    outcome.n_cases = data["cases"]
+    outcome.n_skipped = data["skipped_cases"]
+    outcome.n_evaluations = data["forward_evaluations"]
+    outcome.forward = data["forward"]
+    outcome.forward_message = data["forward_message"]
+    outcome.gradients = data["gradients"]
+    outcome.contract = data["contract_violations"]
+    outcome.failing_case = data["failing_case"]
+    outcome.notes = data["notes"]
+    outcome.error = data["error"]
+    outcome.seconds = data["seconds"]
+    outcome.report_text = data["report_text"] or ""
+    outcome.report_dict = data["report"]
+    return outcome
+
+
+def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.Namespace,
+                   out: TextIO) -> None:
     if not args.quiet:
         out.write(_table(results) + "\n")
-        for r in failed:
-            assert r.failure is not None and r.failing_case is not None
-            out.write(f"\n{r.spec.name}: smallest failing case: {r.failing_case.describe()}\n")
-            out.write(str(r.failure) + "\n")
-    elapsed = time.perf_counter() - started
-    out.write(
-        f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-        f"in {elapsed:.1f} s\n"
-    )
-    if args.json:
-        _write_json(args.json, results)
-    return 1 if failed else 0
+    for r in results:
+        if r.passed:
+            continue
+        out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): FAILED\n")
+        if r.error:
+            out.write(f"  {r.error}\n")
+            continue
+        if r.failing_case:
+            out.write(f"  smallest failing case: {r.failing_case}\n")
+        if r.forward == "FAILED":
+            out.write(f"  forward: {r.forward_message}\n")
+        text = r.report_text
+        if text:
+            out.write("\n" + text + "\n")
+        for note in r.notes:
+            out.write(f"  note: {note}\n")
+    if not args.quiet:
+        notes = [(r, n) for r in results if r.passed for n in r.notes]
+        for r, note in notes:
+            out.write(f"\nnote on {r.spec}: {note}\n")
+    if unmatched:
+        out.write("\nNot checked (no matching layer):\n")
+        out.writelines(f"  - {line}\n" for line in unmatched)
 
 
-def _table(results: list[tuple[SpecResult, float]]) -> str:
-    rows = [["layer", "cases", "gradients", "method", "time", "verdict"]]
-    for r, seconds in results:
-        grads = "  ".join(f"d{k}:{v}" for k, v in r.gradient_verdicts().items())
-        rows.append([
-            r.spec.name,
-            str(r.n_cases),
-            grads,
-            ",".join(sorted(r.methods)),
-            f"{seconds:.2f}s",
-            "passed" if r.passed else "FAILED",
-        ])
+def _functions(r: Outcome) -> str:
+    forward, backward = r.functions
+    return forward if backward is None else f"{forward}/{backward}"
+
+
+def _table(results: list[Outcome]) -> str:
+    rows = [["layer", "functions", "cases", "forward", "gradients", "time", "verdict"]]
+    for r in results:
+        grads = "  ".join(f"d{k}:{v}" for k, v in r.gradients.items())
+        if r.contract:
+            grads += "  contract:" + ",".join(r.contract)
+        cases = str(r.n_cases) + (f"+{r.n_skipped} skipped" if r.n_skipped else "")
+        verdict = "passed" if r.passed else ("ERROR" if r.error else "FAILED")
+        rows.append([r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def _spec_dict(spec: Spec, result: SpecResult) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "passed": result.passed,
-        "cases": result.n_cases,
-        "forward_evaluations": result.n_evaluations,
-        "gradients": result.gradient_verdicts(),
-        "failing_case": result.failing_case.describe() if result.failing_case else None,
-        "report": result.failure.to_dict() if result.failure else None,
-    }
+class _Progress:
+    """``checking conv (3/12)`` on stderr, only when it is a terminal."""
 
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.total = total
+        self.finished = 0
+        self.running: list[str] = []
+        self._write: Callable[[str], Any] = self.stream.write
 
-def _write_json(path: str, results: list[tuple[SpecResult, float]]) -> None:
-    payload = {
-        "passed": all(r.passed for r, _ in results),
-        "layers": [_spec_dict(r.spec, r) | {"seconds": round(t, 3)} for r, t in results],
-    }
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2)
+    def start(self, name: str) -> None:
+        self.running.append(name)
+        self._show()
+
+    def done(self, name: str) -> None:
+        self.finished += 1
+        if name in self.running:
+            self.running.remove(name)
+        self._show()
+
+    def _show(self) -> None:
+        if self.enabled:
+            self._write(f"\r\033[Kchecking {', '.join(self.running)} ({self.finished}/{self.total} done)")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self._write("\r\033[K")
+            self.stream.flush()
+

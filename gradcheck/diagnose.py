@@ -25,6 +25,12 @@ def diagnose_shape(name: str, grad_shape: tuple[int, ...], arg_shape: tuple[int,
     """Explain why ``d<name>`` of shape ``grad_shape`` cannot be the gradient of ``name``."""
     g, a = tuple(grad_shape), tuple(arg_shape)
     d = f"d{name}"
+    if len(g) == len(a) and any(gd == 0 < ad for gd, ad in zip(g, a)):
+        empty = tuple(i for i, (gd, ad) in enumerate(zip(g, a)) if gd == 0 < ad)
+        return (
+            f"{d} has shape {g}: axes {empty} are empty where {name} has {a}. Slicing the "
+            "padding off with [p:-p] gives nothing when p = 0; slice [p:p + H] instead."
+        )
     if len(g) == len(a) >= 2 and g == a[::-1]:
         return (
             f"{d} looks transposed: it has shape {g} but {name} has shape {a}. "
@@ -190,10 +196,16 @@ def diagnose_values(
             "the cache, e.g. x > 0, not from dout)."
         )
     c, resid = _fit_factor(a, n)
+    # One number always fits a factor: only a sign, a batch-size or a factor of 2 is
+    # evidence then; an arbitrary factor needs at least two entries to be a pattern.
+    informative = np.count_nonzero(np.abs(n) > small) >= 2
     if resid < 1e-3 and np.isfinite(c):
         if _close(c, -1.0):
             return f"{d} has the wrong sign: it equals minus the numeric gradient."
-        if not _close(c, 1.0, 1e-6):
+        named = _close(c, 2.0) or _close(c, 0.5) or (
+            batch_size is not None and batch_size > 1
+            and (_close(c, float(batch_size)) or _close(c, 1.0 / batch_size)))
+        if not _close(c, 1.0, 1e-6) and (informative or named):
             return _scale_message(d, c, batch_size)
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
         if np.allclose(a, n.T, rtol=1e-6, atol=1e-12 * max(1.0, float(np.abs(n).max()))):

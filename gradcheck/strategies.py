@@ -162,7 +162,8 @@ def conv_geometries(
     """Convolution geometries, valid by construction.
 
     With ``general=False`` the geometry follows the CS231n contract: square stride and
-    padding, no dilation or groups, and ``(H + 2P - HH)`` divisible by the stride. With
+    padding, no dilation or groups, and ``(H + 2P - HH)`` and ``(W + 2P - WW)`` divisible
+    by the stride (kernels may be non-square: HH != WW is within that contract). With
     ``general=True``: strides 1..4, padding 0..3 per axis, dilation, groups, non-square
     kernels, H != W and sizes that do not divide evenly.
     """
@@ -171,7 +172,7 @@ def conv_geometries(
     c = groups * draw(st.integers(1, 2 if groups > 1 else 3))
     f = groups * draw(st.integers(1, 2 if groups > 1 else 3))
     hh = draw(st.integers(1, max_kernel))
-    ww = draw(st.integers(1, max_kernel)) if general else hh
+    ww = draw(st.integers(1, max_kernel))
     if general:
         stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))
         pad = (draw(st.integers(0, max_pad)), draw(st.integers(0, max_pad)))
@@ -237,7 +238,9 @@ def pool_geometries(
     """Pooling geometries: overlapping windows (stride < window) and not.
 
     ``general=False`` keeps the CS231n contract: no padding and ``(H - ph)`` divisible by
-    the stride. ``overlapping`` forces (True) or forbids (False) overlapping windows.
+    the stride. ``overlapping=True`` gives windows that really overlap: along at least one
+    axis the stride is smaller than the window and there are at least two windows.
+    ``overlapping=False`` gives a stride of at least the window on both axes.
     """
     n = draw(batch_sizes(1, max_batch))
     c = draw(st.integers(1, 3))
@@ -252,12 +255,17 @@ def pool_geometries(
     else:
         stride = draw(st.integers(1, max(ph, pw) + 1))
     pad = draw(st.integers(0, min(ph, pw) // 2)) if general else 0
+    # At least two windows along the axis that overlaps (rows if both can).
+    windows_h = 2 if overlapping is True and stride < ph else 1
+    windows_w = 2 if overlapping is True and stride >= ph else 1
     if general:
-        h = draw(st.integers(max(1, ph - 2 * pad), max(max_size, ph)))
-        w = draw(st.integers(max(1, pw - 2 * pad), max(max_size, pw)))
+        lo_h = max(1, ph + stride * (windows_h - 1) - 2 * pad)
+        lo_w = max(1, pw + stride * (windows_w - 1) - 2 * pad)
+        h = draw(st.integers(lo_h, max(max_size, lo_h)))
+        w = draw(st.integers(lo_w, max(max_size, lo_w)))
     else:
-        h = ph + stride * draw(st.integers(0, 3))
-        w = pw + stride * draw(st.integers(0, 3))
+        h = ph + stride * draw(st.integers(windows_h - 1, 3))
+        w = pw + stride * draw(st.integers(windows_w - 1, 3))
     return PoolGeometry(n, c, h, w, ph, pw, stride, pad)
 
 

@@ -43,7 +43,7 @@ class SpecResult:
         verdicts = {name: "ok" for name in self.spec.wrt}
         if self.failure is not None:
             for name, g in self.failure.gradients.items():
-                verdicts[name] = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
+                verdicts[name] = "ok" if g.status == "passed" else "FAILED"
             if self.failure.violations and all(v == "ok" for v in verdicts.values()):
                 for v in self.failure.violations:
                     if v.argument in verdicts:

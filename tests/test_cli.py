@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from gradcheck.cli import main
+from gradcheck.specs import all_specs
 
 
 def run(*argv):
@@ -22,12 +23,12 @@ def test_check_without_arguments_checks_every_reference_layer():
     lines = text.splitlines()
     assert lines[0].startswith("gradcheck: ") and "3 generated cases each" in lines[0]
     header = next(line for line in lines if line.startswith("layer"))
-    assert header.split() == ["layer", "cases", "gradients", "method", "time", "verdict"]
-    for name in ("affine", "relu", "softmax_loss", "svm_loss"):
+    assert header.split() == ["layer", "functions", "cases", "forward", "gradients", "time", "verdict"]
+    for name in ("affine", "relu", "softmax_loss", "svm_loss", "sigmoid", "tanh", "gelu"):
         row = next(line for line in lines if line.startswith(name + " "))
         assert row.rstrip().endswith("passed")
     assert "dx:ok  dw:ok  db:ok" in text
-    assert lines[-1].startswith("4 passed, 0 failed in ")
+    assert lines[-1].startswith(f"{len(all_specs())} passed, 0 failed in ")
 
 
 def test_one_layer_quiet_and_json(tmp_path):
@@ -37,9 +38,11 @@ def test_one_layer_quiet_and_json(tmp_path):
     assert text.strip().startswith("1 passed, 0 failed")
     data = json.loads(target.read_text())
     assert data["passed"] is True
-    assert data["layers"][0]["name"] == "affine"
-    assert data["layers"][0]["cases"] == 2
-    assert data["layers"][0]["gradients"] == {"x": "ok", "w": "ok", "b": "ok"}
+    layer = data["layers"][0]
+    assert (layer["layer"], layer["forward_function"], layer["backward_function"]) == (
+        "affine", "affine_forward", "affine_backward")
+    assert layer["cases"] == 2 and layer["passed"] is True and layer["forward"] == "ok"
+    assert layer["gradients"] == {"x": "ok", "w": "ok", "b": "ok"}
 
 
 def test_usage_errors_exit_2(capsys):
@@ -47,6 +50,7 @@ def test_usage_errors_exit_2(capsys):
     assert "no spec named 'nope'" in capsys.readouterr().err
     assert run("check", "--examples", "0")[0] == 2
     assert run("frobnicate")[0] == 2
+    assert run()[0] == 2
     assert run("check", "--method", "magic")[0] == 2
 
 

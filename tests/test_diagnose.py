@@ -17,6 +17,7 @@ from gradcheck.diagnose import diagnose_shape, diagnose_values
     ((15,), (5, 3), "right number of entries"),
     ((3,), (5, 3), "summed over axes that belong to w"),
     ((7,), (5, 3), "must have the shape of w, (5, 3); it has (7,)"),
+    ((2, 3, 0, 0), (2, 3, 4, 4), "[p:-p] gives nothing when p = 0"),
 ])
 def test_shape_diagnoses(grad, arg, expected):
     assert expected in diagnose_shape("w", grad, arg)
@@ -100,3 +101,10 @@ def test_no_pattern(rng, n):
 
 def test_nothing_wrong(n):
     assert diagnose_values("x", n, n, np.zeros(n.shape, bool)) is None
+
+
+def test_one_entry_is_no_evidence_of_an_arbitrary_factor():
+    n = np.array([[0.5]])
+    assert _diag(n * 20.72, n) is None
+    assert "wrong sign" in _diag(-n, n)
+    assert "1/3 of the true gradient" in _diag(n / 3, n, batch_size=3)

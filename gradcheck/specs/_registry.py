@@ -33,6 +33,12 @@ class Spec:
     ``(forward, backward)`` function names a student's file may use for this layer
     (``backward`` is ``None`` for a loss). ``wrt`` names the differentiable arguments, in
     the order backward returns their gradients.
+
+    ``forward_check(case, outputs)`` replaces the comparison of a candidate's forward
+    outputs with the reference's where outputs legitimately differ (dropout masks depend
+    on the random generator used); it returns a message for a wrong forward, else
+    ``None``. ``general`` says whether ``cases(general=True)`` draws geometry beyond the
+    CS231n contract.
     """
 
     name: str
@@ -45,6 +51,8 @@ class Spec:
     wrt: tuple[str, ...]
     names: tuple[tuple[str, str | None], ...] = ()
     description: str = ""
+    forward_check: Callable[[Case, list[Any]], str | None] | None = None
+    general: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,4 +1,4 @@
-"""Specs for the first reference layers: affine, relu, softmax and SVM losses."""
+"""Specs for the affine layer, the element-wise activations and the classification losses."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ def relu_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -
     rng = np.random.default_rng(draw(seeds()))
     x = kink_free_values(rng, (n, *dims), dtype=dtype)
     return Case((x,), {"x": x.shape, "dtype": np.dtype(dtype).name})
+
+
+@st.composite
+def smooth_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    n = draw(batch_sizes())
+    dims = draw(array_shapes(min_dims=1, max_dims=3, max_side=4))
+    rng = np.random.default_rng(draw(seeds()))
+    x = (rng.standard_normal((n, *dims)) * 2).astype(dtype)
+    return Case((x,), {"x": x.shape, "dtype": np.dtype(dtype).name})
+
+
+@st.composite
+def leaky_relu_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    case = draw(relu_cases(dtype=dtype))
+    alpha = draw(st.sampled_from([0.01, 0.1, 0.2]))
+    return Case((*case.args, alpha), {**case.geometry, "alpha": alpha})
 
 
 @st.composite
@@ -73,6 +89,28 @@ register(Spec(
     names=(("relu_forward", "relu_backward"),),
     description="rectified linear unit",
 ))
+register(Spec(
+    name="leaky_relu", family="activations", kind="layer",
+    forward=ref.leaky_relu_forward, backward=ref.leaky_relu_backward, cases=leaky_relu_cases,
+    signature="leaky_relu_forward(x, alpha=0.01) -> (out, cache); leaky_relu_backward(dout, cache) -> dx",
+    wrt=("x",),
+    names=(("leaky_relu_forward", "leaky_relu_backward"),),
+    description="leaky ReLU with a fixed negative slope alpha",
+))
+for _name, _description in (
+    ("sigmoid", "logistic sigmoid"),
+    ("tanh", "hyperbolic tangent"),
+    ("gelu", "GELU, tanh approximation"),
+):
+    register(Spec(
+        name=_name, family="activations", kind="layer",
+        forward=getattr(ref, f"{_name}_forward"), backward=getattr(ref, f"{_name}_backward"),
+        cases=smooth_cases,
+        signature=f"{_name}_forward(x) -> (out, cache); {_name}_backward(dout, cache) -> dx",
+        wrt=("x",),
+        names=((f"{_name}_forward", f"{_name}_backward"),),
+        description=_description,
+    ))
 register(Spec(
     name="softmax_loss", family="losses", kind="loss",
     forward=ref.softmax_loss, backward=None, cases=softmax_cases,

@@ -1,3 +1,278 @@
-"""Placeholder: specs registered by the reference-layer catalogue work (issue 3)."""
+"""Specs for normalisation layers (batch, spatial batch, layer, group) and dropout.
+
+Inputs are built so that the normalisation is well conditioned *by construction*: the
+entries that share a statistic are a random permutation of an evenly spaced grid, jittered
+by less than a third of the spacing, then scaled by a random standard deviation in
+[0.5, 3] and shifted by a random offset in [-5, 5] (so that forgetting the mean matters
+and float32 sees some cancellation). No two entries of a statistic coincide, so the
+variance is never close to zero.
+
+Each statistic covers at least 2 entries in float64 and 3 in float32. One entry makes
+the layer degenerate (``x - mean`` is identically 0: the output is ``beta`` and
+``dx = 0`` exactly, which a backward returning zeros would pass). Two entries are fine in
+float64, but not in float32: with two samples ``xhat = +-sqrt(var / (var + eps))`` barely
+depends on x, and ``dx``, proportional to ``eps / (var + eps)``, comes out of a
+cancellation that leaves a correct float32 backward only a digit or two of ``dx``, far
+less than the float32 tolerance relative to ``dx``'s own size.
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+import reference_layers as ref
+from gradcheck.specs._registry import Case, Spec, register
+from gradcheck.strategies import array_shapes, batch_sizes, seeds
+
+__all__ = [
+    "batchnorm_cases",
+    "dropout_cases",
+    "dropout_forward_check",
+    "layernorm_cases",
+    "normalised_values",
+    "spatial_batchnorm_cases",
+    "spatial_groupnorm_cases",
+]
+
+KEEP_PROBABILITIES = (0.3, 0.5, 0.8, 1.0)
+
+
+def _min_count(dtype: Any) -> int:
+    """Fewest entries per statistic for a well-conditioned check in ``dtype``."""
+    return 3 if np.dtype(dtype) == np.float32 else 2
+
+
+def normalised_values(rng: np.random.Generator, count: int, groups: int) -> np.ndarray:
+    """``(count, groups)`` values; column j holds the ``count`` entries of statistic j.
+
+    Each column is a permutation of ``arange(count)`` (centred), jittered by at most 0.3,
+    times a standard deviation in [0.5, 3], plus an offset in [-5, 5]: entries of a column
+    are at least 0.2 apart, so its variance is bounded away from zero.
+    """
+    grid = np.arange(count) - (count - 1) / 2
+    z = np.stack([rng.permutation(grid) for _ in range(groups)], axis=1)
+    z = z + rng.uniform(-0.3, 0.3, size=z.shape)
+    return z * rng.uniform(0.5, 3.0, size=groups) + rng.uniform(-5.0, 5.0, size=groups)
+
+
+def _affine_params(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, ...]:
+    """gamma (away from 0, either sign) and beta: never the ones/zeros that hide bugs."""
+    gamma = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
+    beta = rng.standard_normal(shape)
+    return gamma.astype(dtype), beta.astype(dtype)
+
+
+def _bn_param(rng: np.random.Generator, mode: str, d: int, dtype: Any) -> dict[str, Any]:
+    param: dict[str, Any] = {"mode": mode}
+    if rng.random() < 0.5:
+        param["eps"] = float(rng.choice([1e-5, 1e-3, 1e-2]))
+    if mode == "test" or rng.random() < 0.5:
+        param["momentum"] = float(rng.uniform(0.5, 0.99))
+        param["running_mean"] = rng.uniform(-5.0, 5.0, size=d).astype(dtype)
+        param["running_var"] = rng.uniform(0.25, 9.0, size=d).astype(dtype)
+    return param
+
+
+def _geometry(x: np.ndarray, dtype: Any, **extra: Any) -> dict[str, Any]:
+    return {"x": x.shape, **extra, "dtype": np.dtype(dtype).name}
+
+
+_MODES = st.sampled_from(("train", "train", "test"))
+
+
+@st.composite
+def batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    """x (N, D), gamma and beta (D,), bn_param; N >= 2 (float64) or 3 (float32) in train mode."""
+    mode = draw(_MODES)
+    n = draw(batch_sizes(_min_count(dtype) if mode == "train" else 1, 5))
+    d = draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(seeds()))
+    x = normalised_values(rng, n, d).astype(dtype)
+    gamma, beta = _affine_params(rng, (d,), dtype)
+    return Case((x, gamma, beta, _bn_param(rng, mode, d, dtype)), _geometry(x, dtype, mode=mode))
+
+
+@st.composite
+def spatial_batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    """x (N, C, H, W), gamma and beta (C,); N * H * W entries per channel statistic."""
+    mode = draw(_MODES)
+    n = draw(batch_sizes(1, 3))
+    c = draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    if mode == "train":
+        while n * h * w < _min_count(dtype):
+            w += 1
+    rng = np.random.default_rng(draw(seeds()))
+    x = normalised_values(rng, n * h * w, c).reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(dtype)
+    gamma, beta = _affine_params(rng, (c,), dtype)
+    return Case((x, gamma, beta, _bn_param(rng, mode, c, dtype)), _geometry(x, dtype, mode=mode))
+
+
+@st.composite
+def layernorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    """x (N, D), gamma and beta (D,); D >= 2 (float64) or 3 (float32) features per sample."""
+    n = draw(batch_sizes(1, 4))
+    d = draw(st.integers(_min_count(dtype), 5))
+    rng = np.random.default_rng(draw(seeds()))
+    x = normalised_values(rng, d, n).T.astype(dtype)
+    gamma, beta = _affine_params(rng, (d,), dtype)
+    param: dict[str, Any] = {}
+    if rng.random() < 0.5:
+        param["eps"] = float(rng.choice([1e-5, 1e-3]))
+    return Case((x, gamma, beta, param), _geometry(x, dtype))
+
+
+@st.composite
+def spatial_groupnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    """x (N, C, H, W) with C = G * (C // G), gamma and beta (1, C, 1, 1), G, gn_param."""
+    n = draw(batch_sizes(1, 3))
+    g = draw(st.integers(1, 3))
+    per_group = draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    while per_group * h * w < _min_count(dtype):
+        w += 1
+    c = g * per_group
+    rng = np.random.default_rng(draw(seeds()))
+    values = normalised_values(rng, per_group * h * w, n * g)
+    x = values.T.reshape(n, c, h, w).astype(dtype)
+    gamma, beta = _affine_params(rng, (1, c, 1, 1), dtype)
+    param: dict[str, Any] = {}
+    if rng.random() < 0.5:
+        param["eps"] = float(rng.choice([1e-5, 1e-3]))
+    return Case((x, gamma, beta, g, param), _geometry(x, dtype, G=g))
+
+
+@st.composite
+def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
+    """x (N, d1, ...), dropout_param with keep probability p, mode and a fixed seed."""
+    n = draw(batch_sizes(1, 4))
+    dims = draw(array_shapes(min_dims=1, max_dims=3, max_side=4))
+    p = draw(st.sampled_from(KEEP_PROBABILITIES))
+    mode = draw(st.sampled_from(("train", "train", "test")))
+    seed = draw(seeds())
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, *dims)).astype(dtype)
+    param = {"p": p, "mode": mode, "seed": int(rng.integers(0, 2**31 - 1))}
+    return Case((x, param), _geometry(x, dtype, p=p, mode=mode))
+
+
+def _binomial_surprise(k: int, n: int, p: float) -> float:
+    """``-log`` of the Chernoff bound on ``P(K as far from n p as k)``, K ~ Binomial(n, p)."""
+    q = k / n
+
+    def term(a: float, b: float) -> float:
+        return 0.0 if a == 0 else a * math.log(a / b)
+
+    return n * (term(q, p) + (term(1 - q, 1 - p) if p < 1 else 0.0))
+
+
+def _entry(a: np.ndarray, index: tuple[int, ...]) -> str:
+    return f"{float(a[index]):.8g}"
+
+
+def dropout_forward_check(case: Case, outputs: list[Any]) -> str | None:
+    """Judge a candidate's dropout output without knowing its random generator.
+
+    Test mode (and p = 1) must be the identity. In train mode every entry must be 0
+    (dropped) or ``x / p`` (kept and scaled: inverted dropout), and the number kept must be
+    plausible for a keep probability p (a binomial tail bounded below 1e-9 is a failure:
+    that catches p used as the DROP probability and masks that never drop, on arrays large
+    enough to tell). Returns a message for a wrong output, ``None`` for a plausible one.
+    """
+    x, param = case.args
+    p, mode = float(param["p"]), param["mode"]
+    out = np.asarray(outputs[0], dtype=np.float64)
+    x64 = np.asarray(x, dtype=np.float64)
+    tol = 64 * float(np.finfo(x.dtype).eps) * np.maximum(np.abs(x64) / p, 1e-30)
+    if mode == "test" or p == 1.0:
+        wrong = ~(np.abs(out - x64) <= tol)
+        if np.any(wrong):
+            k = tuple(int(i) for i in np.argwhere(wrong)[0])
+            why = "test mode" if mode == "test" else "p = 1 (keep everything)"
+            return (f"dropout in {why} must return x unchanged (inverted dropout scales at train "
+                    f"time); out differs from x at {int(wrong.sum())} of {x.size} entries, e.g. index "
+                    f"{k}: yours {_entry(out, k)}, x {_entry(x64, k)}")
+        return None
+    kept = np.abs(out - x64 / p) <= tol
+    dropped = np.abs(out) <= tol
+    wrong = ~(kept | dropped)
+    if np.any(wrong):
+        k = tuple(int(i) for i in np.argwhere(wrong)[0])
+        hint = ""
+        if np.isclose(out[k], x64[k]):
+            hint = " It equals x: kept units must be scaled by 1/p (inverted dropout)."
+        elif np.isclose(out[k], x64[k] / (1 - p)):
+            hint = " It equals x / (1 - p): p is the probability of KEEPING a unit."
+        return (f"train-mode dropout output must be 0 (dropped) or x / p (kept, p = {p:g} is the "
+                f"keep probability) at every entry; {int(wrong.sum())} of {x.size} entries are "
+                f"neither, e.g. index {k}: yours {_entry(out, k)}, x / p = {_entry(x64 / p, k)}.{hint}")
+    n_kept = int(np.count_nonzero(kept & ~dropped))
+    n = int(np.count_nonzero(~(kept & dropped)))  # entries where x = 0 say nothing
+    if n and _binomial_surprise(n_kept, n, p) > math.log(1e9):
+        return (f"train-mode dropout kept {n_kept} of {n} units, implausible for a keep "
+                f"probability p = {p:g} (p is the probability of KEEPING a unit)")
+    return None
+
+
+_NORM_GRADS = "(dx, dgamma, dbeta)"
+
+register(Spec(
+    name="batchnorm", family="normalization", kind="layer",
+    forward=ref.batchnorm_forward, backward=ref.batchnorm_backward, cases=batchnorm_cases,
+    signature=f"batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache); "
+              f"batchnorm_backward(dout, cache) -> {_NORM_GRADS}",
+    wrt=("x", "gamma", "beta"),
+    names=(("batchnorm_forward", "batchnorm_backward"),),
+    description="batch normalisation of x (N, D), train mode (batch statistics) and test mode",
+))
+register(Spec(
+    name="batchnorm_alt", family="normalization", kind="layer",
+    forward=ref.batchnorm_forward, backward=ref.batchnorm_backward_alt, cases=batchnorm_cases,
+    signature=f"batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache); "
+              f"batchnorm_backward_alt(dout, cache) -> {_NORM_GRADS}",
+    wrt=("x", "gamma", "beta"),
+    names=(("batchnorm_forward", "batchnorm_backward_alt"),),
+    description="batch normalisation, simplified closed-form backward",
+))
+register(Spec(
+    name="spatial_batchnorm", family="normalization", kind="layer",
+    forward=ref.spatial_batchnorm_forward, backward=ref.spatial_batchnorm_backward,
+    cases=spatial_batchnorm_cases,
+    signature=f"spatial_batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache); "
+              f"spatial_batchnorm_backward(dout, cache) -> {_NORM_GRADS}",
+    wrt=("x", "gamma", "beta"),
+    names=(("spatial_batchnorm_forward", "spatial_batchnorm_backward"),),
+    description="batch normalisation of x (N, C, H, W) per channel, statistics over N, H, W",
+))
+register(Spec(
+    name="layernorm", family="normalization", kind="layer",
+    forward=ref.layernorm_forward, backward=ref.layernorm_backward, cases=layernorm_cases,
+    signature=f"layernorm_forward(x, gamma, beta, ln_param) -> (out, cache); "
+              f"layernorm_backward(dout, cache) -> {_NORM_GRADS}",
+    wrt=("x", "gamma", "beta"),
+    names=(("layernorm_forward", "layernorm_backward"),),
+    description="layer normalisation of x (N, D), statistics per sample over D",
+))
+register(Spec(
+    name="spatial_groupnorm", family="normalization", kind="layer",
+    forward=ref.spatial_groupnorm_forward, backward=ref.spatial_groupnorm_backward,
+    cases=spatial_groupnorm_cases,
+    signature=f"spatial_groupnorm_forward(x, gamma, beta, G, gn_param) -> (out, cache); "
+              f"spatial_groupnorm_backward(dout, cache) -> {_NORM_GRADS}",
+    wrt=("x", "gamma", "beta"),
+    names=(("spatial_groupnorm_forward", "spatial_groupnorm_backward"),),
+    description="group normalisation of x (N, C, H, W), gamma and beta (1, C, 1, 1)",
+))
+register(Spec(
+    name="dropout", family="dropout", kind="layer",
+    forward=ref.dropout_forward, backward=ref.dropout_backward, cases=dropout_cases,
+    signature="dropout_forward(x, dropout_param) -> (out, cache); dropout_backward(dout, cache) -> dx",
+    wrt=("x",),
+    names=(("dropout_forward", "dropout_backward"),),
+    description="inverted dropout, p = probability of keeping a unit, seeded mask",
+    forward_check=dropout_forward_check,
+))

@@ -1,0 +1,291 @@
+"""Checking somebody's layer against a spec: forward against the reference, gradients
+against numerics, over generated cases, shrunk to the smallest failing one.
+
+A forward bug with a backward consistent with it passes any gradient check, so every
+case first compares the candidate's forward output with the reference forward. Cases come
+in two phases: the *contract* phase draws the geometry the CS231n assignment promises for
+these function names (a correct layer may assert it); the *general* phase draws every valid
+geometry (uneven sizes, dilation, groups) and, in ``auto`` mode, skips cases the candidate
+visibly does not support (its forward raises, or returns another shape), so that a layer
+that deliberately rejects them is not blamed, while a layer that accepts them is held to
+them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from gradcheck.compare import default_rtol, rms
+from gradcheck.contract import user_traceback
+from gradcheck.report import Report
+from gradcheck.specs import Case, Spec
+from gradcheck.suite import check_case
+
+__all__ = ["GEOMETRIES", "ForwardResult", "Outcome", "check_candidate", "compare_forward"]
+
+GEOMETRIES = ("auto", "cs231n", "general")
+FORWARD_RTOL_FLOOR = 1e-6
+
+
+@dataclass
+class ForwardResult:
+    """The candidate's forward output against the reference on one case."""
+
+    status: str  # "ok", "FAILED", "unsupported"
+    message: str = ""
+    ran: bool = True  # the forward returned outputs of the right structure
+
+
+@dataclass
+class Outcome:
+    """Everything known about one candidate layer after its cases ran."""
+
+    spec: str
+    functions: tuple[str, str | None]
+    n_cases: int = 0
+    n_skipped: int = 0
+    n_evaluations: int = 0
+    forward: str = "ok"
+    gradients: dict[str, str] = field(default_factory=dict)
+    contract: list[str] = field(default_factory=list)
+    failing_case: str | None = None
+    forward_message: str = ""
+    report: Report | None = None
+    report_text: str = ""
+    report_dict: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return (
+            not self.error
+            and self.forward == "ok"
+            and not self.contract
+            and all(v == "ok" for v in self.gradients.values())
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.spec,
+            "forward_function": self.functions[0],
+            "backward_function": self.functions[1],
+            "passed": self.passed,
+            "cases": self.n_cases,
+            "skipped_cases": self.n_skipped,
+            "forward_evaluations": self.n_evaluations,
+            "forward": self.forward,
+            "forward_message": self.forward_message,
+            "gradients": dict(self.gradients),
+            "contract_violations": list(self.contract),
+            "failing_case": self.failing_case,
+            "report": self.report.to_dict() if self.report is not None else self.report_dict,
+            "report_text": self.report_text,
+            "notes": list(self.notes),
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _outputs(spec: Spec, result: Any) -> list[np.ndarray]:
+    if spec.kind == "loss":
+        return [np.asarray(result[0])]
+    return [np.asarray(o) for o in result[:-1]]
+
+
+def compare_forward(
+    spec: Spec, case: Case, forward: Callable[..., Any], *, tolerant: bool
+) -> ForwardResult:
+    """Run the candidate's and the reference forward on copies of ``case.args`` and compare.
+
+    With ``tolerant``, a candidate that raises or returns another output shape is reported
+    as ``unsupported`` (the geometry is outside what it handles) instead of failed.
+    """
+    reference = _outputs(spec, spec.forward(*copy.deepcopy(case.args)))
+    try:
+        result = forward(*copy.deepcopy(case.args))
+    except (Exception, SystemExit) as exc:
+        who = "the loss" if spec.kind == "loss" else "forward"
+        text = f"{who} raised {type(exc).__name__}: {exc}"
+        if tolerant:
+            return ForwardResult("unsupported", text, ran=False)
+        trace = "\n".join("    " + line for line in user_traceback(exc).splitlines())
+        return ForwardResult("FAILED", f"{text}\n{trace}", ran=False)
+    expected = "(loss, dx)" if spec.kind == "loss" else "(out, cache)"
+    if not isinstance(result, (tuple, list)) or len(result) != len(reference) + 1:
+        return ForwardResult(
+            "FAILED", f"forward must return {expected}; it returned {type(result).__name__}"
+            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
+            ran=False,
+        )
+    outputs = _outputs(spec, result)
+    if spec.forward_check is not None:
+        shapes_match = all(g.shape == w.shape for g, w in zip(outputs, reference))
+        if not shapes_match:
+            text = f"forward output shapes {[g.shape for g in outputs]}; the reference has " \
+                   f"{[w.shape for w in reference]}"
+            return ForwardResult("unsupported" if tolerant else "FAILED", text, ran=False)
+        problem = spec.forward_check(case, outputs)
+        return ForwardResult("FAILED", problem) if problem else ForwardResult("ok")
+    for j, (got, want) in enumerate(zip(outputs, reference)):
+        label = "loss" if spec.kind == "loss" else ("out" if len(reference) == 1 else f"output {j}")
+        if got.shape != want.shape:
+            text = f"forward {label} has shape {got.shape}; the reference has {want.shape}"
+            return ForwardResult("unsupported" if tolerant else "FAILED", text, ran=False)
+        if not np.issubdtype(got.dtype, np.number) or np.iscomplexobj(got):
+            return ForwardResult("FAILED", f"forward {label} has dtype {got.dtype}")
+        g = got.astype(np.float64)
+        w = want.astype(np.float64)
+        eps = float(np.finfo(want.dtype).eps) if np.issubdtype(want.dtype, np.floating) else 2.2e-16
+        rtol = max(FORWARD_RTOL_FLOOR, 10 * default_rtol(eps))
+        diff = np.abs(g - w)
+        bad = ~(diff <= rtol * (np.abs(w) + rms(w)))
+        if np.any(bad):
+            k = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), w.shape)
+            index = tuple(int(i) for i in k)
+            return ForwardResult(
+                "FAILED",
+                f"forward {label} differs from the reference at {int(bad.sum())} of {w.size} "
+                f"entries; worst at index {index}: yours {g[k]:.8g}, reference {w[k]:.8g} "
+                f"(rtol {rtol:.1g}). A forward bug with a backward consistent with it passes a "
+                "gradient check, so the forward is compared first.",
+            )
+    return ForwardResult("ok")
+
+
+class _CaseFailed(Exception):
+    pass
+
+
+@dataclass
+class _State:
+    outcome: Outcome
+    deadline: float
+    failure: tuple[Case, ForwardResult, Report | None] | None = None
+    unsupported: str = ""
+
+
+def _phase(
+    spec: Spec,
+    forward: Callable[..., Any],
+    backward: Callable[..., Any] | None,
+    state: _State,
+    *,
+    general: bool,
+    tolerant: bool,
+    examples: int,
+    seed: int,
+    dtype: Any,
+    options: dict[str, Any],
+) -> None:
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        report_multiple_bugs=False,
+    )
+    @given(spec.cases(dtype=np.dtype(dtype), general=general))
+    def body(case: Case) -> None:
+        if state.failure is not None and time.monotonic() > state.deadline:
+            return  # out of time for shrinking: keep the smallest failure found so far
+        fwd = compare_forward(spec, case, forward, tolerant=tolerant)
+        if fwd.status == "unsupported":
+            state.outcome.n_skipped += 1
+            state.unsupported = state.unsupported or f"{fwd.message} (case {case.describe()})"
+            return
+        report = None
+        if fwd.ran:
+            report = check_case(spec, case, forward, backward, seed=seed, **options)
+            state.outcome.n_evaluations += report.n_evaluations
+        state.outcome.n_cases += 1
+        if fwd.status != "ok" or (report is not None and not report.passed):
+            state.failure = (case, fwd, report)
+            raise _CaseFailed
+
+    try:
+        body()
+    except Exception:
+        if state.failure is None:
+            raise
+
+
+def check_candidate(
+    spec: Spec,
+    forward: Callable[..., Any],
+    backward: Callable[..., Any] | None = None,
+    *,
+    examples: int = 10,
+    seed: int = 0,
+    geometry: str = "auto",
+    budget: float = 20.0,
+    dtype: Any = np.float64,
+    **options: Any,
+) -> Outcome:
+    """Check a candidate pair (or loss) for ``spec`` over generated cases.
+
+    ``geometry``: ``cs231n`` draws only the assignment's contract, ``general`` every valid
+    geometry (all must work), ``auto`` both, skipping general cases the candidate visibly
+    does not support. ``budget`` bounds, in seconds, the time spent shrinking a failure.
+    """
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry={geometry!r} is not one of {', '.join(GEOMETRIES)}")
+    started = time.monotonic()
+    backward_name = getattr(backward, "__name__", None) if backward else None
+    names = (getattr(forward, "__name__", spec.name), backward_name)
+    outcome = Outcome(spec=spec.name, functions=names)
+    state = _State(outcome, deadline=started + budget)
+    phases = {
+        "cs231n": [(False, False)],
+        "general": [(True, False)],
+        "auto": [(False, False)] + ([(True, True)] if spec.general else []),
+    }[geometry]
+    for general, tolerant in phases:
+        _phase(spec, forward, backward, state, general=general, tolerant=tolerant,
+               examples=examples, seed=seed, dtype=dtype, options=options)
+        if state.failure is not None:
+            break
+    outcome.gradients = {name: "ok" for name in spec.wrt}
+    if state.unsupported and outcome.n_skipped:
+        outcome.notes.append(
+            f"{outcome.n_skipped} generated case(s) beyond the CS231n contract were skipped "
+            f"because your layer does not handle them: {state.unsupported}"
+        )
+    if state.failure is not None:
+        case, fwd, report = state.failure
+        outcome.failing_case = case.describe()
+        outcome.forward = "ok" if fwd.status == "ok" else "FAILED"
+        outcome.forward_message = fwd.message
+        outcome.report = report
+        if report is not None:
+            outcome.report_text = str(report)
+            _gradient_verdicts(outcome, report)
+        else:
+            outcome.gradients = {name: "-" for name in spec.wrt}
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+_SHORT = {"gradient_shape": "shape", "gradient_type": "type", "gradient_nonfinite": "NaN"}
+
+
+def _gradient_verdicts(outcome: Outcome, report: Report) -> None:
+    by_argument = {v.argument: v.kind for v in report.violations if v.argument}
+    for name, g in report.gradients.items():
+        if g.status == "not compared":
+            outcome.gradients[name] = _SHORT.get(by_argument.get(name, ""), "-")
+        else:
+            outcome.gradients[name] = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
+    outcome.contract = [v.kind for v in report.violations if v.kind not in _SHORT]

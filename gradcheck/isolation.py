@@ -1,0 +1,106 @@
+"""Running somebody's code in a separate process with a time limit.
+
+The checker itself must survive anything the checked code does: raise, return garbage,
+loop forever, call ``sys.exit`` or ``os._exit``, or crash the interpreter. Each task runs
+in its own process, forked from a ``multiprocessing`` fork server that has gradcheck,
+numpy and hypothesis imported already (so a task starts in milliseconds, not a second),
+and is killed when its time is up. What comes back is either the task's JSON result or
+a reason the process produced none.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import threading
+from typing import Any
+
+__all__ = ["WorkerFailure", "run_isolated"]
+
+_PRELOAD = ["gradcheck._worker", "gradcheck.candidate", "gradcheck.discover"]
+_context: Any = None
+_lock = threading.Lock()
+
+
+class WorkerFailure(Exception):
+    """The worker produced no result; the message says why, in the user's terms."""
+
+
+def _get_context() -> Any:
+    global _context
+    with _lock:
+        if _context is None:
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(_PRELOAD)
+            else:  # pragma: no cover - platforms without fork (Windows)
+                ctx = multiprocessing.get_context("spawn")  # type: ignore[assignment]
+            _context = ctx
+        return _context
+
+
+def _tail(path: str, lines: int = 12) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return ""
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return "\n".join(kept)
+
+
+def _child(task_path: str, result_path: str, log_path: str) -> None:
+    log = open(log_path, "w", encoding="utf-8")  # lives as long as the process
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    os.setsid()
+    from gradcheck._worker import main
+
+    main([task_path, result_path])
+    log.flush()
+
+
+def run_isolated(task: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run ``task`` in a fresh process; raise :class:`WorkerFailure` when it gives no result."""
+    ctx = _get_context()
+    with tempfile.TemporaryDirectory(prefix="gradcheck-") as tmp:
+        task_path = os.path.join(tmp, "task.json")
+        result_path = os.path.join(tmp, "result.json")
+        log_path = os.path.join(tmp, "output.log")
+        with open(task_path, "w", encoding="utf-8") as fh:
+            json.dump(task, fh)
+        proc = ctx.Process(target=_child, args=(task_path, result_path, log_path), daemon=True)
+        proc.start()
+        proc.join(timeout)
+        if proc.is_alive():
+            _kill(proc)
+            raise WorkerFailure(
+                f"timed out after {timeout:g} s: an endless loop, or a layer too slow for "
+                "its generated cases (raise the limit with --timeout)"
+            )
+        if os.path.exists(result_path) and os.path.getsize(result_path):
+            with open(result_path, encoding="utf-8") as fh:
+                result: dict[str, Any] = json.load(fh)
+            return result
+        code = proc.exitcode if proc.exitcode is not None else -1
+        if code < 0:
+            number = -code
+            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+            reason = f"crashed the Python interpreter ({name})"
+        else:
+            reason = f"ended the Python process with exit status {code} (os._exit, or a crash)"
+        detail = _tail(log_path)
+        raise WorkerFailure(reason + (f"; last output:\n{detail}" if detail else ""))
+
+
+def _kill(proc: Any) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.join(5)

@@ -1,0 +1,125 @@
+"""pytest plugin: ``--gradcheck-*`` options, the ``gradcheck`` fixture, target collection.
+
+``pytest --gradcheck-target layers.py`` adds one test item per layer found in the file;
+each item runs the same isolated check as ``gradcheck check layers.py``. The work lives in
+plain modules (:mod:`gradcheck.candidate`, :mod:`gradcheck.isolation`); this module only
+declares options, the fixture and the items.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradcheck.candidate import GEOMETRIES
+from gradcheck.check import MODES
+from gradcheck.numeric import METHODS
+from gradcheck.testing import Checker
+
+_TIMEOUT = 120.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradient checking of hand-written layers")
+    group.addoption("--gradcheck-target", action="append", default=[], metavar="PATH",
+                    help="check the CS231n-named layers in PATH (repeatable)")
+    group.addoption("--gradcheck-examples", type=int, default=10, metavar="N",
+                    help="generated cases per layer (default 10)")
+    group.addoption("--gradcheck-method", choices=METHODS, default="auto")
+    group.addoption("--gradcheck-mode", choices=MODES, default="full")
+    group.addoption("--gradcheck-geometry", choices=GEOMETRIES, default="auto")
+    group.addoption("--gradcheck-seed", type=int, default=0, metavar="S",
+                    help="seed for generated cases and upstream gradients (default 0)")
+    group.addoption("--gradcheck-timeout", type=float, default=_TIMEOUT, metavar="SECONDS",
+                    help=f"time limit per layer (default {_TIMEOUT:g})")
+
+
+def _options(config: pytest.Config) -> dict[str, Any]:
+    timeout = float(config.getoption("gradcheck_timeout"))
+    return {
+        "examples": config.getoption("gradcheck_examples"),
+        "seed": config.getoption("gradcheck_seed"),
+        "method": config.getoption("gradcheck_method"),
+        "mode": config.getoption("gradcheck_mode"),
+        "geometry": config.getoption("gradcheck_geometry"),
+        "budget": max(5.0, timeout / 4),
+    }
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    seed = config.getoption("gradcheck_seed")
+    targets = config.getoption("gradcheck_target")
+    line = f"gradcheck: seed {seed} (reproduce with --gradcheck-seed={seed})"
+    if targets:
+        line += f"; targets: {', '.join(targets)}"
+    return [line]
+
+
+@pytest.fixture
+def gradcheck(request: pytest.FixtureRequest) -> Checker:
+    """Check layers from your own tests: ``.layer``, ``.loss``, ``.like(name, fwd, bwd)``."""
+    options = _options(request.config)
+    return Checker(seed=options["seed"], method=options["method"], mode=options["mode"],
+                   examples=options["examples"], geometry=options["geometry"])
+
+
+class _LayerFailed(Exception):
+    pass
+
+
+class GradcheckItem(pytest.Item):
+    """One layer of a target file, checked in a subprocess with a time limit."""
+
+    def __init__(self, *, target: str, match: Any, error: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+        self.match = match
+        self.error = error
+
+    def runtest(self) -> None:
+        from gradcheck.cli import _check_isolated
+        from gradcheck.testing import describe_outcome
+
+        if self.error:
+            raise _LayerFailed(self.error)
+        options = _options(self.config)
+        outcome = _check_isolated(self.target, self.match, options,
+                                  float(self.config.getoption("gradcheck_timeout")))
+        if not outcome.passed:
+            raise _LayerFailed(describe_outcome(outcome))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, _LayerFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"gradcheck {self.name}"
+
+
+class GradcheckTarget(pytest.File):
+    """A target file: one item per layer matched to a spec."""
+
+    def collect(self) -> list[pytest.Item]:
+        from gradcheck.cli import _discover
+
+        target = str(self.path)
+        discovery = _discover(target, float(self.config.getoption("gradcheck_timeout")))
+        if isinstance(discovery, str):
+            return [GradcheckItem.from_parent(self, name="import", target=target, match=None,
+                                              error=discovery)]
+        return [
+            GradcheckItem.from_parent(self, name=match.spec, target=target, match=match)
+            for match in discovery.matches
+        ]
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    for target in config.getoption("gradcheck_target"):
+        path = Path(target).resolve()
+        if not path.exists():
+            raise pytest.UsageError(f"--gradcheck-target {target}: no such file")
+        items.extend(GradcheckTarget.from_parent(session, path=path).collect())

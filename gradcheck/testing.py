@@ -1,0 +1,102 @@
+"""Assertions for users' own tests; the ``gradcheck`` pytest fixture is a :class:`Checker`.
+
+>>> def test_my_conv(gradcheck):
+...     gradcheck.like("conv", my_conv_forward, my_conv_backward)
+...     gradcheck.layer(my_affine_forward, my_affine_backward, x, w, b)
+
+Every method raises :class:`~gradcheck.GradientMismatch` (an ``AssertionError``) with the
+full report when the check fails, and returns the result otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gradcheck.candidate import Outcome, check_candidate
+from gradcheck.check import check_layer, check_loss
+from gradcheck.report import GradientMismatch, Report
+from gradcheck.specs import get_spec
+
+__all__ = ["Checker", "LayerMismatch", "check_like"]
+
+
+class LayerMismatch(AssertionError):
+    """A candidate layer failed on generated cases; the message says where and why."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        super().__init__(describe_outcome(outcome))
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """A failing outcome as text: the smallest case, the forward verdict, the report."""
+    head = f"{outcome.spec} ({outcome.functions[0]}): {'passed' if outcome.passed else 'FAILED'}"
+    lines = [head]
+    if outcome.error:
+        lines.append(f"  {outcome.error}")
+    if outcome.failing_case:
+        lines.append(f"  smallest failing case: {outcome.failing_case}")
+    if outcome.forward == "FAILED":
+        lines.append(f"  forward: {outcome.forward_message}")
+    if outcome.report_text:
+        lines += ["", outcome.report_text]
+    lines += [f"  note: {note}" for note in outcome.notes]
+    return "\n".join(lines)
+
+
+def check_like(
+    name: str,
+    forward: Callable[..., Any],
+    backward: Callable[..., Any] | None = None,
+    **options: Any,
+) -> Outcome:
+    """Check a pair (or a loss) against the spec ``name`` over its generated cases.
+
+    Options are those of :func:`gradcheck.candidate.check_candidate` (``examples``,
+    ``seed``, ``geometry``, ``method``, ``mode``, ``dtype``).
+    """
+    spec = get_spec(name)
+    if spec.kind == "layer" and backward is None:
+        raise TypeError(f"{name!r} is a layer: pass its backward function too")
+    return check_candidate(spec, forward, backward, **options)
+
+
+class Checker:
+    """What the ``gradcheck`` fixture provides; ``defaults`` apply to every call."""
+
+    def __init__(self, **defaults: Any) -> None:
+        self.defaults = defaults
+
+    def _opts(self, options: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+        merged = {k: v for k, v in self.defaults.items() if k in allowed}
+        merged.update(options)
+        return merged
+
+    def layer(self, forward: Callable[..., Any], backward: Callable[..., Any], *args: Any,
+              **options: Any) -> Report:
+        """Check one call of a pair, like :func:`gradcheck.assert_gradients`."""
+        __tracebackhide__ = True
+        report = check_layer(forward, backward, *args,
+                             **self._opts(options, ("method", "mode", "seed")))
+        if not report.passed:
+            raise GradientMismatch(report)
+        return report
+
+    def loss(self, loss_fn: Callable[..., Any], *args: Any, **options: Any) -> Report:
+        """Check one call of a loss, like :func:`gradcheck.assert_loss_gradients`."""
+        __tracebackhide__ = True
+        report = check_loss(loss_fn, *args, **self._opts(options, ("method", "mode", "seed")))
+        if not report.passed:
+            raise GradientMismatch(report)
+        return report
+
+    def like(self, name: str, forward: Callable[..., Any],
+             backward: Callable[..., Any] | None = None, **options: Any) -> Outcome:
+        """Check a pair over the generated cases of the spec ``name``."""
+        __tracebackhide__ = True
+        allowed = ("method", "mode", "seed", "examples", "geometry")
+        outcome = check_like(name, forward, backward, **self._opts(options, allowed))
+        if not outcome.passed:
+            raise LayerMismatch(outcome)
+        return outcome

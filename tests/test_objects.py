@@ -1,0 +1,163 @@
+"""Layer objects, whole models and torch autograd Functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradcheck
+
+
+class DictAffine:
+    """params/grads dicts; accumulates gradients with += like many frameworks."""
+
+    def __init__(self, rng, d=3, m=2, bug=None):
+        self.params = {"W": rng.normal(size=(d, m)), "b": rng.normal(size=m)}
+        self.grads = {}
+        self.bug = bug
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dout):
+        self.grads["W"] = self.grads.get("W", 0) + self.x.T @ dout
+        db = dout.mean(axis=0) if self.bug == "db" else dout.sum(axis=0)
+        self.grads["b"] = self.grads.get("b", 0) + db
+        return dout @ self.params["W"].T
+
+
+class AttrTanh:
+    """W/dW attribute pair, dW accumulated with +=."""
+
+    def __init__(self, rng):
+        self.W = rng.normal(size=(3, 2))
+        self.dW = None
+
+    def forward(self, x):
+        self.x = x
+        self.y = np.tanh(x @ self.W)
+        return self.y
+
+    def backward(self, dout):
+        g = dout * (1 - self.y**2)
+        self.dW += self.x.T @ g
+        return g @ self.W.T
+
+
+class TwoLayerNet:
+    """The CS231n model convention: params dict, loss(X, y) -> (loss, grads)."""
+
+    def __init__(self, rng, reg=0.1, bug=None):
+        self.params = {"W1": rng.normal(size=(4, 5)) * 0.5, "b1": rng.normal(size=5) * 0.1,
+                       "W2": rng.normal(size=(5, 3)) * 0.5, "b2": np.zeros(3)}
+        self.reg, self.bug = reg, bug
+
+    def loss(self, X, y):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        h = np.maximum(0, X @ W1 + b1)
+        s = h @ W2 + b2
+        s = s - s.max(axis=1, keepdims=True)
+        p = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
+        n = len(X)
+        loss = -np.log(p[np.arange(n), y]).mean() + 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        ds = p.copy()
+        ds[np.arange(n), y] -= 1
+        ds /= n
+        grads = {"W2": h.T @ ds + self.reg * W2, "b2": ds.sum(axis=0)}
+        dh = ds @ W2.T
+        dh[h <= 0] = 0
+        grads["W1"] = X.T @ dh + (0 if self.bug == "reg" else self.reg * W1)
+        grads["b1"] = dh.sum(axis=0)
+        if self.bug == "missing":
+            del grads["b2"]
+        return loss, grads
+
+
+@pytest.fixture
+def x(rng):
+    return rng.normal(size=(4, 3))
+
+
+def test_layer_object_with_dicts_and_accumulating_grads(rng, x):
+    report = gradcheck.check_object(DictAffine(rng), x)
+    assert report.passed, str(report)
+    assert list(report.gradients) == ["x", "W", "b"]
+
+
+def test_layer_object_bug_is_named(rng, x):
+    report = gradcheck.check_object(DictAffine(rng, bug="db"), x)
+    assert report.failed_gradients == ["b"]
+    assert "1/4 of the true gradient" in report.gradients["b"].diagnosis
+
+
+def test_layer_object_with_attribute_pairs(rng, x):
+    layer = AttrTanh(rng)
+    before = layer.W.copy()
+    report = gradcheck.check_object(layer, x)
+    assert report.passed and list(report.gradients) == ["x", "W"]
+    np.testing.assert_array_equal(layer.W, before)
+
+
+def test_layer_object_without_methods(x):
+    with pytest.raises(TypeError, match="forward"):
+        gradcheck.check_object(object(), x)
+
+
+@pytest.fixture
+def data(rng):
+    return rng.normal(size=(6, 4)), rng.integers(0, 3, 6)
+
+
+def test_model_passes_and_keeps_its_parameters(rng, data):
+    model = TwoLayerNet(rng)
+    before = {k: v.copy() for k, v in model.params.items()}
+    report = gradcheck.check_model(model, *data)
+    assert report.passed, str(report)
+    assert list(report.gradients) == ["W1", "b1", "W2", "b2"]
+    for k, v in before.items():
+        np.testing.assert_array_equal(model.params[k], v)
+
+
+def test_model_missing_regularisation_gradient(rng, data):
+    report = gradcheck.check_model(TwoLayerNet(rng, bug="reg"), *data)
+    assert report.failed_gradients == ["W1"]
+
+
+def test_model_missing_gradient(rng, data):
+    report = gradcheck.check_model(TwoLayerNet(rng, bug="missing"), *data)
+    assert [v.message for v in report.violations] == ["model.loss returned no gradient for 'b2'"]
+
+
+def test_model_sample_mode(rng, data):
+    report = gradcheck.check_model(TwoLayerNet(rng, bug="reg"), *data, mode="sample", samples=3)
+    assert report.failed_gradients == ["W1"]
+
+
+def test_torch_function_adapter(rng):
+    torch = pytest.importorskip("torch")
+
+    class Square(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return (x @ w) ** 2
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            y = 2 * (x @ w) * g
+            return y @ w.T, x.T @ y
+
+    class Wrong(Square):
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            y = 2 * (x @ w) * g
+            return y @ w.T, x.T @ y / 2
+
+    x, w = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    report = gradcheck.check_torch(Square.apply, x, w)
+    assert report.passed and list(report.gradients) == ["x", "w"]
+    report = gradcheck.check_torch(Wrong.apply, x, w)
+    assert report.failed_gradients == ["w"]

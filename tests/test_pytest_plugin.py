@@ -1,0 +1,111 @@
+"""The pytest plugin: --gradcheck-target items, options, header, the gradcheck fixture."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+SMALL = '''
+import numpy as np
+
+def affine_forward(x, w, b):
+    return x.reshape(len(x), -1) @ w + b, (x, w)
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(len(x), -1).T @ dout, dout.mean(axis=0)
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+def relu_backward(dout, x):
+    return dout * (x > 0)
+
+def softmax_loss(x, y):
+    import os
+    os._exit(3)
+'''
+
+
+@pytest.fixture
+def target(pytester):
+    return pytester.makepyfile(layers=SMALL)
+
+
+def test_one_item_per_layer_with_verdicts(pytester, target):
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--gradcheck-examples", "3",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["gradcheck: seed 0 (reproduce with --gradcheck-seed=0); targets: *layers.py"])
+    result.stdout.fnmatch_lines([
+        "*affine (affine_forward): FAILED*",
+        "*Most likely cause: db is 1/*",
+        "*softmax_loss (softmax_loss): FAILED*",
+        "*ended the Python process with exit status 3*",
+    ])
+
+
+def test_verbose_node_ids_and_options(pytester, target):
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--gradcheck-examples", "2",
+                                           "--gradcheck-seed", "5", "-v", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["gradcheck: seed 5 (reproduce with --gradcheck-seed=5)*"])
+    result.stdout.fnmatch_lines(["*layers.py::relu PASSED*"])
+    result.stdout.fnmatch_lines(["*layers.py::affine FAILED*"])
+
+
+def test_import_error_is_one_failing_item(pytester):
+    bad = pytester.makepyfile(layers="raise ImportError('missing cs231n')\n")
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(bad), "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ImportError: missing cs231n*"])
+
+
+def test_missing_target_is_a_usage_error(pytester):
+    result = pytester.runpytest_subprocess("--gradcheck-target", "nope.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--gradcheck-target nope.py: no such file*"])
+
+
+def test_runs_under_xdist(pytester, target):
+    pytest.importorskip("xdist")
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--gradcheck-examples", "2",
+                                           "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+
+
+def test_fixture_checks_pairs_losses_and_specs(pytester):
+    pytester.makepyfile(test_user='''
+        import numpy as np
+        import pytest
+        from reference_layers import affine_forward, affine_backward, softmax_loss
+
+        def bad_backward(dout, cache):
+            dx, dw, db = affine_backward(dout, cache)
+            return dx, dw.copy() * 2, db
+
+        def test_layer(gradcheck):
+            rng = np.random.default_rng(0)
+            report = gradcheck.layer(affine_forward, affine_backward, rng.normal(size=(2, 3)),
+                                     rng.normal(size=(3, 2)), rng.normal(size=2))
+            assert report.passed
+
+        def test_loss(gradcheck):
+            rng = np.random.default_rng(0)
+            gradcheck.loss(softmax_loss, rng.normal(size=(3, 4)), np.array([0, 3, 1]))
+
+        def test_like(gradcheck):
+            outcome = gradcheck.like("affine", affine_forward, affine_backward, examples=3)
+            assert outcome.n_cases >= 3
+
+        def test_like_catches(gradcheck):
+            gradcheck.like("affine", affine_forward, bad_backward, examples=3)
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines([
+        "*LayerMismatch: affine (affine_forward): FAILED*",
+        "*dw is 2 times the true gradient*",
+    ])
