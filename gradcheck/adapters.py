@@ -53,6 +53,7 @@ class Problem:
     evaluations: list[int] = field(default_factory=lambda: [0])
     fatal: bool = False
     error_detail: str = ""
+    numeric_eps: float | None = None  # precision of the outputs of the float64 evaluations
 
     @property
     def n_evaluations(self) -> int:
@@ -223,6 +224,7 @@ def layer_problem(
         except Stop as stop:
             raise UserCodeError("forward", TypeError(stop.args[0].message)) from None
         total: complex = 0.0
+        problem.numeric_eps = max(_eps(y.dtype) for y in outputs)
         for j, (dout, y) in enumerate(zip(douts64, outputs)):
             if y.shape != dout.shape:
                 raise UserCodeError(
@@ -323,45 +325,52 @@ def _analyse_layer(
                 )
             )
             return
-    if any(g is None for g in grads):
+    complete = [g for g in grads if g is not None]
+    if len(complete) != len(grads):
         return
-    grads_b, _ = parse_gradients(
-        _call("backward", backward, *[d.copy() for d in douts], cache_b), pristine, positions, names
-    )
-    for name, ga, gb in zip(problem.names, grads, grads_b):
-        if ga is not None and not repeatable(ga, gb, _eps(ga.dtype)):
-            violations.append(
-                Violation(
+    eps = [_eps(g.dtype) for g in complete]
+
+    def backward_at(factor: float, cache: Any = None) -> list[np.ndarray | None]:
+        if cache is None:
+            _, _, cache = run_forward()
+        scaled = [(d.astype(np.float64) * factor).astype(d.dtype) for d in douts]
+        result, _ = parse_gradients(_call("backward", backward, *scaled, cache), pristine, positions, names)
+        return [None if g is None else g.astype(np.float64) / factor for g in result]
+
+    # Doubling dout doubles every intermediate of a backward that is linear in dout, without
+    # changing a single rounding, so backward(2 dout) / 2 must reproduce backward(dout).
+    doubled = backward_at(2.0, cache_b)
+    off = [i for i, (ga, gd) in enumerate(zip(complete, doubled)) if not repeatable(ga, gd, eps[i])]
+    if off:
+        again = backward_at(1.0)
+        for i in off:
+            name = problem.names[i]
+            if not repeatable(complete[i], again[i], eps[i]):
+                violations.append(Violation(
                     "nondeterministic_backward",
                     f"backward is not deterministic: two calls with the same dout and cache "
                     f"returned different d{name}. Keep random state out of backward: reuse "
                     "the mask stored in the cache.",
                     name,
-                )
-            )
-            return
-    _, _, cache_c = run_forward()
-    scaled = [(d.astype(np.float64) * LINEARITY_FACTOR).astype(d.dtype) for d in douts]
-    grads_c, _ = parse_gradients(
-        _call("backward", backward, *scaled, cache_c), pristine, positions, names
-    )
-    for i, (name, ga, gc) in enumerate(zip(problem.names, grads, grads_c)):
-        if gc is None or ga is None:
-            continue
-        diff = max_difference(ga, gc.astype(np.float64) / LINEARITY_FACTOR)
-        size = float(np.max(np.abs(ga), initial=0.0))
-        if diff > max(1e-3, 64 * problem.grad_eps[i]) * size:
-            violations.append(
-                Violation(
-                    "nonlinear_backward",
-                    f"backward is not linear in dout: backward({LINEARITY_FACTOR} * dout) is not "
-                    f"{LINEARITY_FACTOR} * backward(dout) for d{name} (max difference "
-                    f"{diff:.3g} against entries up to {size:.3g}). Every gradient must be "
-                    "dout multiplied by something that depends only on the forward inputs.",
-                    name,
-                )
-            )
-        problem.analytic_noise[i] = diff
+                ))
+                return
+            twice = doubled[i]
+            diff = max_difference(complete[i], twice) if twice is not None else float("nan")
+            size = float(np.max(np.abs(complete[i]), initial=0.0))
+            violations.append(Violation(
+                "nonlinear_backward",
+                f"backward is not linear in dout: backward(2 * dout) is not 2 * backward(dout) "
+                f"for d{name} (max difference {diff:.3g} against entries up to {size:.3g}). Every "
+                "gradient must be dout multiplied by something that depends only on the forward "
+                "inputs.",
+                name,
+            ))
+        return
+    # Any other factor changes the roundings: the spread measures the backward's round-off
+    # (large for a backward that computes in float32, or that cancels large terms).
+    for i, (ga, gn) in enumerate(zip(complete, backward_at(LINEARITY_FACTOR))):
+        if gn is not None:
+            problem.analytic_noise[i] = max_difference(ga, gn)
 
 
 def loss_problem(
@@ -419,6 +428,7 @@ def loss_problem(
             loss, _ = split(_call("loss", loss_fn, *call))
         except Stop as stop:
             raise UserCodeError("loss", TypeError(stop.args[0].message)) from None
+        problem.numeric_eps = _eps(loss.dtype)
         return complex(loss.item())
 
     problem.objective = objective

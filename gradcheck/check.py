@@ -263,8 +263,10 @@ class _Checker:
     def _choose_method(self) -> None:
         p = self.p
         direction = [_direction(self.rng, x) for x in p.base]
-        floor = 4 * p.out_eps * p.scale
-        noise_rel = max(num.EPS, 4 * p.out_eps)
+        p.objective(p.base)  # one float64 evaluation tells the precision the numerics work at
+        out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
+        floor = 4 * out_eps * p.scale
+        noise_rel = max(num.EPS, 4 * out_eps)
         if self.requested in ("auto", "complex"):
             probe = num.probe_complex_safety(
                 p.objective, p.base, direction, noise=floor, noise_rel=noise_rel
@@ -285,9 +287,9 @@ class _Checker:
         if p.scale > 0:
             self.noise_rel = max(num.EPS, self.noise / p.scale)
         else:  # all outputs zero (everything masked): no scale to be relative to
-            self.noise_rel = max(num.EPS, 4 * p.out_eps)
+            self.noise_rel = noise_rel
         nondeterministic = any(v.kind.startswith("nondeterministic") for v in p.violations)
-        if self.noise_rel > 64 * p.out_eps and self.noise_rel > 1e-12 and not nondeterministic:
+        if self.noise_rel > 64 * out_eps and self.noise_rel > 1e-12 and not nondeterministic:
             self.notes.append(
                 f"the forward's round-off is {self.noise_rel:.1e} of its output scale, more "
                 "than its dtype implies (does it compute in float32 internally?); steps and "

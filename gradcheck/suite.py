@@ -115,11 +115,14 @@ def check_spec(
         result.n_evaluations += report.n_evaluations
         result.methods.add(report.method)
         if not report.passed:
+            result.failure, result.failing_case = report, case
             raise _CaseFailed(report, case)
 
     try:
         run()
-    except _CaseFailed as failed:
-        result.failure = failed.report
-        result.failing_case = failed.case
+    except Exception:
+        # Besides our own failure, hypothesis may raise Flaky when nondeterministic code
+        # fails once and passes on replay; the failure recorded last is the one to report.
+        if result.failure is None:
+            raise
     return result

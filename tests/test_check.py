@@ -350,3 +350,18 @@ def test_assert_loss_gradients(scores):
     gradcheck.assert_loss_gradients(softmax_loss, *scores)
     with pytest.raises(gradcheck.GradientMismatch):
         gradcheck.assert_loss_gradients(svm_without_count, *scores)
+
+
+def test_float32_inputs_are_differenced_at_float64_precision():
+    # Column 0 varies on a scale of 0.02 around 2.08: steps sized for float32 (the user's
+    # dtype) would be far too coarse; the numerics run in float64 and must use its steps.
+    from reference_layers import batchnorm_backward_alt, batchnorm_forward
+
+    x = np.array([[2.1009188, -1.7987423, 2.7753825], [2.0891619, -3.159963, 7.9724684],
+                  [2.0444353, -3.0541775, 1.8158925]], np.float32)
+    gamma = np.array([-1.1514125, 1.3110583, -0.53489107], np.float32)
+    beta = np.array([0.7169491, -0.9482659, 0.6918118], np.float32)
+    report = gradcheck.check_layer(batchnorm_forward, batchnorm_backward_alt, x, gamma, beta,
+                                   {"mode": "train"}, seed=1130)
+    assert report.passed, str(report)
+    assert report.method == "complex"

@@ -216,3 +216,20 @@ def test_nondeterministic_loss(rng):
 
     report = gradcheck.check_loss(loss_fn, x, y)
     assert "nondeterministic_loss" in kinds(report)
+
+
+def test_linearity_check_is_exact_not_a_tolerance(args):
+    # A backward that adds a tiny dout-independent term is not linear; doubling dout exposes
+    # it even though the term is far below any relative tolerance.
+    report = gradcheck.check_layer(affine_forward, backward_returning(lambda dx, dw, db: (dx, dw, db + 1e-9)), *args)
+    assert "nonlinear_backward" in kinds(report)
+
+
+def test_float32_cancellation_in_backward_is_round_off_not_nonlinearity(rng):
+    from reference_layers import batchnorm_backward, batchnorm_forward
+
+    x = np.array([[2.0, -1.0, 5.0], [2.5, 3.0, 4.0]], dtype=np.float32)
+    gamma, beta = np.array([1.5, -0.7, 1.1], np.float32), np.array([0.2, 0.1, -0.3], np.float32)
+    report = gradcheck.check_layer(batchnorm_forward, batchnorm_backward, x, gamma, beta,
+                                   {"mode": "train"})
+    assert report.passed, str(report)

@@ -50,3 +50,18 @@ def test_suite_finds_and_shrinks_a_bug():
 def test_unknown_spec():
     with pytest.raises(KeyError, match="no spec named 'conv9d'"):
         get_spec("conv9d")
+
+
+def test_nondeterministic_code_gives_a_failing_result_not_an_exception():
+    import itertools
+
+    spec = get_spec("affine")
+    calls = itertools.count()
+
+    def backward(dout, cache):
+        dx, dw, db = spec.backward(dout, cache)
+        return (dx + 1, dw, db) if next(calls) < 3 else (dx, dw, db)
+
+    result = check_spec(spec, backward=backward, examples=5, shrink=False)
+    assert not result.passed
+    assert result.failure is not None and result.failing_case is not None
