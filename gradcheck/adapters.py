@@ -54,6 +54,12 @@ class Problem:
     fatal: bool = False
     error_detail: str = ""
     numeric_eps: float | None = None  # precision of the outputs of the float64 evaluations
+    # Per-output access, for layers: the outputs at given inputs, and the upstream gradients
+    # that weight them in the objective. Lets many coordinates be estimated per evaluation.
+    evaluate: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
+    douts: list[np.ndarray] = field(default_factory=list)
+    # Fills ``analytic_noise`` (one more backward call); run before entry-wise comparisons.
+    measure_round_off: Callable[[], None] | None = None
 
     @property
     def n_evaluations(self) -> int:
@@ -213,7 +219,7 @@ def layer_problem(
         batch_axis=batch_axis,
     )
 
-    def objective(values: Sequence[np.ndarray]) -> complex:
+    def evaluate(values: Sequence[np.ndarray]) -> list[np.ndarray]:
         problem.evaluations[0] += 1
         call = [None if i in diff_set else _copy(a) for i, a in enumerate(pristine)]
         for pos, v in zip(positions, values):
@@ -223,7 +229,6 @@ def layer_problem(
             outputs, _ = _split_forward(result, "forward")
         except Stop as stop:
             raise UserCodeError("forward", TypeError(stop.args[0].message)) from None
-        total: complex = 0.0
         problem.numeric_eps = max(_eps(y.dtype) for y in outputs)
         for j, (dout, y) in enumerate(zip(douts64, outputs)):
             if y.shape != dout.shape:
@@ -234,10 +239,17 @@ def layer_problem(
                         f"{dout.shape} at the original one"
                     ),
                 )
+        return outputs
+
+    def objective(values: Sequence[np.ndarray]) -> complex:
+        total: complex = 0.0
+        for dout, y in zip(douts64, evaluate(values)):
             total += np.vdot(dout, y)
         return total
 
     problem.objective = objective
+    problem.evaluate = evaluate
+    problem.douts = douts64
     try:
         _analyse_layer(problem, forward, backward, pristine, positions, names, douts64, rng)
     except Stop as stop:
@@ -366,11 +378,15 @@ def _analyse_layer(
                 name,
             ))
         return
-    # Any other factor changes the roundings: the spread measures the backward's round-off
-    # (large for a backward that computes in float32, or that cancels large terms).
-    for i, (ga, gn) in enumerate(zip(complete, backward_at(LINEARITY_FACTOR))):
-        if gn is not None:
-            problem.analytic_noise[i] = max_difference(ga, gn)
+    def measure_round_off() -> None:
+        # Any factor but a power of two changes the roundings: the spread measures the
+        # backward's round-off (large for a backward that computes in float32, or that
+        # cancels large terms). Needed only for entry-wise tolerances, so done on demand.
+        for i, (ga, gn) in enumerate(zip(complete, backward_at(LINEARITY_FACTOR))):
+            if gn is not None:
+                problem.analytic_noise[i] = max_difference(ga, gn)
+
+    problem.measure_round_off = measure_round_off
 
 
 def loss_problem(

@@ -208,7 +208,9 @@ def _phase(
             return
         report = None
         if fwd.ran:
-            report = check_case(spec, case, forward, backward, seed=seed, **options)
+            # While hypothesis searches and shrinks, a verdict is enough; the smallest
+            # failing case is localised once, at the end.
+            report = check_case(spec, case, forward, backward, seed=seed, localise=False, **options)
             state.outcome.n_evaluations += report.n_evaluations
         state.outcome.n_cases += 1
         if fwd.status != "ok" or (report is not None and not report.passed):
@@ -265,6 +267,9 @@ def check_candidate(
         )
     if state.failure is not None:
         case, fwd, report = state.failure
+        if report is not None and not report.passed:
+            report = check_case(spec, case, forward, backward, seed=seed, **options)
+            outcome.n_evaluations += report.n_evaluations
         outcome.failing_case = case.describe()
         outcome.forward = "ok" if fwd.status == "ok" else "FAILED"
         outcome.forward_message = fwd.message

@@ -44,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--examples", type=int, default=10, metavar="N",
                        help="generated cases per layer (default 10)")
     check.add_argument("--method", choices=METHODS, default="auto")
-    check.add_argument("--mode", choices=MODES, default="full")
+    check.add_argument("--mode", choices=MODES, default="directional",
+                       help="directional (default): a verdict from random directions per case, "
+                       "the smallest failing case then checked entry by entry; full: every entry "
+                       "of every case; sample: random entries")
     check.add_argument("--geometry", choices=GEOMETRIES, default="auto",
                        help="cs231n: only the assignment's geometry; general: every valid one; "
                        "auto (default): both, skipping general cases your layer rejects")

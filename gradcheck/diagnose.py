@@ -89,7 +89,7 @@ def _close(c: float, target: float, rel: float = 1e-3) -> bool:
     return bool(abs(c - target) <= rel * abs(target))
 
 
-def _scale_message(d: str, c: float, batch_size: int | None) -> str:
+def _scale_message(d: str, c: float, batch_size: int | None, shape: tuple[int, ...] = ()) -> str:
     if batch_size and batch_size > 1:
         n = batch_size
         if _close(c, 1.0 / n):
@@ -103,10 +103,24 @@ def _scale_message(d: str, c: float, batch_size: int | None) -> str:
                 f"{d} is {n} times the true gradient (N = {n} is the batch size): the "
                 "forward averages over the batch but the backward does not divide by N."
             )
+    for axis, size in enumerate(shape):
+        if size > 1 and not (axis == 0 and size == batch_size):
+            if _close(c, 1.0 / size):
+                return (
+                    f"{d} is 1/{size} of the true gradient, and {size} is the length of axis "
+                    f"{axis} of its input (shape {tuple(shape)}): the backward divides by (or "
+                    "averages over) that axis where the forward does not."
+                )
+            if _close(c, float(size)):
+                return (
+                    f"{d} is {size} times the true gradient, and {size} is the length of axis "
+                    f"{axis} of its input (shape {tuple(shape)}): the forward divides by (or "
+                    "averages over) that axis but the backward does not."
+                )
     if _close(c, 2.0) or _close(c, 0.5):
         return (
-            f"{d} is {c:.3g} times the true gradient: a factor of 2 is off (the "
-            "derivative of x**2 is 2x; 0.5 * reg * sum(W**2) gives reg * W)."
+            f"{d} is {c:.3g} times the true gradient: a factor of 2 is off (for example "
+            "the derivative of x**2 is 2x, and 0.5 * reg * sum(W**2) gives reg * W)."
         )
     return f"{d} is {c:.4g} times the true gradient: a constant factor is off."
 
@@ -202,11 +216,11 @@ def diagnose_values(
     if resid < 1e-3 and np.isfinite(c):
         if _close(c, -1.0):
             return f"{d} has the wrong sign: it equals minus the numeric gradient."
-        named = _close(c, 2.0) or _close(c, 0.5) or (
-            batch_size is not None and batch_size > 1
-            and (_close(c, float(batch_size)) or _close(c, 1.0 / batch_size)))
+        sizes = [n for n in (batch_size, *a.shape) if n is not None and n > 1]
+        named = _close(c, 2.0) or _close(c, 0.5) or any(
+            _close(c, float(n)) or _close(c, 1.0 / n) for n in sizes)
         if not _close(c, 1.0, 1e-6) and (informative or named):
-            return _scale_message(d, c, batch_size)
+            return _scale_message(d, c, batch_size, a.shape)
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
         if np.allclose(a, n.T, rtol=1e-6, atol=1e-12 * max(1.0, float(np.abs(n).max()))):
             return (

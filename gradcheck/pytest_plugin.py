@@ -28,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gradcheck-examples", type=int, default=10, metavar="N",
                     help="generated cases per layer (default 10)")
     group.addoption("--gradcheck-method", choices=METHODS, default="auto")
-    group.addoption("--gradcheck-mode", choices=MODES, default="full")
+    group.addoption("--gradcheck-mode", choices=MODES, default="directional")
     group.addoption("--gradcheck-geometry", choices=GEOMETRIES, default="auto")
     group.addoption("--gradcheck-seed", type=int, default=0, metavar="S",
                     help="seed for generated cases and upstream gradients (default 0)")

@@ -47,6 +47,7 @@ def test_sign(n):
     (2.0, "a factor of 2 is off"),
     (0.5, "a factor of 2 is off"),
     (1.7, "1.7 times the true gradient"),
+    (1 / 3, "1/3 of the true gradient, and 3 is the length of axis 1"),
 ])
 def test_scale(factor, expected, n):
     assert expected in _diag(n * factor, n, batch_size=4)
