@@ -312,7 +312,7 @@ class _Checker:
         if not difference <= tol:
             return False
         check = DirectionalCheck(analytic, numeric, difference, tol, True)
-        for i, name in enumerate(p.names):
+        for name in p.names:
             result = self.results[name]
             result.rtol, result.atol = rtol, self.atol
             result.directional = [check]
