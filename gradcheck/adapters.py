@@ -275,6 +275,14 @@ def _analyse_layer(
     rng: np.random.Generator,
 ) -> None:
     violations = problem.violations
+    every = [i for i, a in enumerate(pristine) if _is_differentiable(a)]
+
+    def select(result: Any) -> Any:
+        # With ``wrt``, backward may return only the selected gradients or all of them.
+        if (isinstance(result, (tuple, list)) and len(result) == len(every) != len(positions)
+                and set(positions) <= set(every)):
+            return tuple(result[every.index(p)] for p in positions)
+        return result
 
     def run_forward() -> tuple[list[Any], list[np.ndarray], Any]:
         call = [_copy(a) for a in pristine]
@@ -301,7 +309,7 @@ def _analyse_layer(
     problem.out_eps = max(_eps(y.dtype) for y in outputs)
 
     dout_a = [d.copy() for d in douts]
-    grads_raw = _call("backward", backward, *dout_a, cache_a)
+    grads_raw = select(_call("backward", backward, *dout_a, cache_a))
     if not any(v.kind == "input_mutated" for v in violations):
         violations += check_unchanged(pristine, call_a, names, "backward")
     for j, (before, after) in enumerate(zip(douts, dout_a)):
@@ -346,7 +354,8 @@ def _analyse_layer(
         if cache is None:
             _, _, cache = run_forward()
         scaled = [(d.astype(np.float64) * factor).astype(d.dtype) for d in douts]
-        result, _ = parse_gradients(_call("backward", backward, *scaled, cache), pristine, positions, names)
+        raw = select(_call("backward", backward, *scaled, cache))
+        result, _ = parse_gradients(raw, pristine, positions, names)
         return [None if g is None else g.astype(np.float64) / factor for g in result]
 
     # Doubling dout doubles every intermediate of a backward that is linear in dout, without

@@ -103,8 +103,15 @@ def _scale_message(d: str, c: float, batch_size: int | None, shape: tuple[int, .
                 f"{d} is {n} times the true gradient (N = {n} is the batch size): the "
                 "forward averages over the batch but the backward does not divide by N."
             )
+    if _close(c, 2.0) or _close(c, 0.5):
+        twos = [axis for axis, size in enumerate(shape) if size == 2]
+        also = f" (2 is also the length of axis {twos[0]} of its input)" if twos else ""
+        return (
+            f"{d} is {c:.3g} times the true gradient: a factor of 2 is off{also}; for example "
+            "the derivative of x**2 is 2x, and 0.5 * reg * sum(W**2) gives reg * W."
+        )
     for axis, size in enumerate(shape):
-        if size > 1 and not (axis == 0 and size == batch_size):
+        if size > 2 and not (axis == 0 and size == batch_size):
             if _close(c, 1.0 / size):
                 return (
                     f"{d} is 1/{size} of the true gradient, and {size} is the length of axis "
@@ -117,11 +124,6 @@ def _scale_message(d: str, c: float, batch_size: int | None, shape: tuple[int, .
                     f"{axis} of its input (shape {tuple(shape)}): the forward divides by (or "
                     "averages over) that axis but the backward does not."
                 )
-    if _close(c, 2.0) or _close(c, 0.5):
-        return (
-            f"{d} is {c:.3g} times the true gradient: a factor of 2 is off (for example "
-            "the derivative of x**2 is 2x, and 0.5 * reg * sum(W**2) gives reg * W)."
-        )
     return f"{d} is {c:.4g} times the true gradient: a constant factor is off."
 
 

@@ -11,6 +11,12 @@ not depend on the slice come out bit-for-bit unchanged.) Projected on each outpu
 the reach of slice ``i`` is a set of indices, and a coordinate reaches at most the *box*
 where the projections of all its slices intersect.
 
+Two kinds of probe find that structure. An *identity* test (three probes, whatever the
+size) asks whether slice ``i`` reaches only index ``i`` of an output axis of the same
+length, as the samples of a batch and the features of an element-wise layer do. A
+*banded* probe perturbs each slice alone and records its reach, as needed for the
+spatial axes of a convolution; it is made only where the evaluations it saves repay it.
+
 Slices along an axis whose boxes are disjoint in every output get the same colour. The
 coordinates that share their colour on every structured axis (and their index on every
 other axis) have disjoint boxes: perturb them together, and every output's change belongs
@@ -84,6 +90,11 @@ class Structure:
             yield mask
 
 
+def _as_complex(base: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Every input complex, as in every complex-step evaluation (code may not mix dtypes)."""
+    return [b.astype(np.complex128) for b in base]
+
+
 def _reached(
     outputs: list[np.ndarray], reference: list[np.ndarray] | None
 ) -> list[npt.NDArray[np.bool_]]:
@@ -106,6 +117,80 @@ def _greedy_colours(conflict: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
     return colours
 
 
+class _Prober:
+    """Evaluates the layer with chosen slices perturbed; reports what each output reached."""
+
+    def __init__(self, evaluate: Evaluate, base: Sequence[np.ndarray], which: int,
+                 rng: np.random.Generator, complex_step: bool) -> None:
+        self.evaluate, self.base, self.which, self.rng = evaluate, base, which, rng
+        self.complex_step = complex_step
+        self.x = base[which]
+        self.reference = None if complex_step else evaluate(base)
+        self.count = 0 if complex_step else 1
+
+    def reached(self, axis: int, slices: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.bool_]]:
+        """Perturb (by random amounts) the slices along ``axis`` where ``slices`` is True."""
+        shape = self.x.shape
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        where = np.broadcast_to(slices.reshape(view), shape)
+        signs = self.rng.choice([-1.0, 1.0], size=shape)
+        amount = np.where(where, self.rng.uniform(0.5, 1.5, size=shape) * signs, 0.0)
+        point = _as_complex(self.base) if self.complex_step else list(self.base)
+        if self.complex_step:
+            point[self.which] = self.x + 1j * COMPLEX_STEP * amount
+        else:
+            point[self.which] = self.x + _PROBE_STEP * amount * np.maximum(1.0, np.abs(self.x))
+        self.count += 1
+        return _reached(self.evaluate(point), self.reference)
+
+
+def _identity_axes(prober: _Prober, axis: int, out_shapes: list[tuple[int, ...]]) -> list[int] | None:
+    """For each output, an axis on which slice ``i`` of the input reaches only index ``i``.
+
+    Tested with three random halves of the slices: every output must change only at the
+    indices of the perturbed slices, along the chosen axis.
+    """
+    m = prober.x.shape[axis]
+    candidates = [[b for b, n in enumerate(shape) if n == m] for shape in out_shapes]
+    if any(not c for c in candidates):
+        return None
+    for _ in range(3):
+        subset = prober.rng.random(m) < 0.5
+        subset[prober.rng.integers(m)] = True
+        reached = prober.reached(axis, subset)
+        candidates = [
+            [b for b in cands if not np.any(_projections(r)[b] & ~subset)]
+            for cands, r in zip(candidates, reached)
+        ]
+        if any(not c for c in candidates):
+            return None
+    return [c[0] for c in candidates]
+
+
+def _banded_reach(prober: _Prober, axis: int) -> list[list[npt.NDArray[np.bool_]]]:
+    """Probe every slice along ``axis`` alone: per output, per output axis, slices x indices."""
+    m = prober.x.shape[axis]
+    per_slice = [[_projections(r) for r in prober.reached(axis, np.arange(m) == i)] for i in range(m)]
+    return [
+        [np.array([per_slice[i][j][b] for i in range(m)]) for b in range(len(per_slice[0][j]))]
+        for j in range(len(per_slice[0]))
+    ]
+
+
+def _colour_slices(matrices: list[list[npt.NDArray[np.bool_]]]) -> npt.NDArray[np.intp]:
+    m = len(matrices[0][0])
+    conflict = np.zeros((m, m), dtype=bool)
+    for output in matrices:
+        overlap = np.ones((m, m), dtype=bool)
+        for mat in output:
+            as_int = mat.astype(np.int64)
+            overlap &= (as_int @ as_int.T) > 0
+        conflict |= overlap
+    np.fill_diagonal(conflict, False)
+    return _greedy_colours(conflict)
+
+
 def detect(
     evaluate: Evaluate,
     base: Sequence[np.ndarray],
@@ -114,54 +199,46 @@ def detect(
     *,
     complex_step: bool,
 ) -> Structure | None:
-    """Probe every slice of input ``which`` along every axis; ``None`` when nothing is gained.
+    """Find axes of input ``which`` whose slices can be estimated together.
 
-    Costs one evaluation per slice (the sum of the input's axis lengths), so it is only
-    attempted when that is well below the number of coordinates.
+    First, for each axis, whether slice ``i`` reaches only index ``i`` of some output axis
+    of the same length (samples of a batch, features of an element-wise or per-feature
+    layer): three probes each, whatever the size. Then, along the axes still left, if the
+    evaluations saved would repay it, each slice is probed alone and slices whose reach
+    never overlaps share a colour (the spatial axes of a convolution). ``None`` when
+    nothing is gained.
     """
     x = base[which]
     shape = tuple(x.shape)
-    if x.ndim == 0 or sum(shape) * 2 >= x.size:
+    if x.ndim == 0 or x.size < 4:
         return None
-    reference = None if complex_step else evaluate(base)
+    prober = _Prober(evaluate, base, which, rng, complex_step)
+    out_shapes = [y.shape for y in evaluate(base)] if complex_step else [
+        y.shape for y in (prober.reference or [])]
     reach: dict[int, list[list[npt.NDArray[np.bool_] | None]]] = {}
     colours: dict[int, npt.NDArray[np.intp]] = {}
-    probes = 0 if complex_step else 1
     for a, m in enumerate(shape):
-        per_slice: list[list[list[npt.NDArray[np.bool_]]]] = []
-        for i in range(m):
-            amount = np.zeros(shape)
-            index: list[slice | int] = [slice(None)] * len(shape)
-            index[a] = i
-            picked = amount[tuple(index)]
-            signs = rng.choice([-1.0, 1.0], size=picked.shape)
-            picked[...] = rng.uniform(0.5, 1.5, size=picked.shape) * signs
-            point = list(base)
-            if complex_step:
-                point[which] = x + 1j * COMPLEX_STEP * amount
-            else:
-                point[which] = x + _PROBE_STEP * amount * np.maximum(1.0, np.abs(x))
-            per_slice.append([_projections(r) for r in _reached(evaluate(point), reference)])
-            probes += 1
-        matrices = [
-            [np.array([per_slice[i][j][b] for i in range(m)]) for b in range(len(per_slice[0][j]))]
-            for j in range(len(per_slice[0]))
-        ]
-        conflict = np.zeros((m, m), dtype=bool)
-        for output in matrices:
-            overlap = np.ones((m, m), dtype=bool)
-            for mat in output:
-                as_int = mat.astype(np.int64)
-                overlap &= (as_int @ as_int.T) > 0
-            conflict |= overlap
-        np.fill_diagonal(conflict, False)
-        colour = _greedy_colours(conflict)
+        if m < 2:
+            continue
+        axes = _identity_axes(prober, a, out_shapes)
+        if axes is not None:
+            colours[a] = np.zeros(m, dtype=np.intp)
+            reach[a] = [
+                [np.eye(m, dtype=bool) if b == axes[j] else None for b in range(len(out))]
+                for j, out in enumerate(out_shapes)
+            ]
+    for a, m in enumerate(shape):
+        classes = Structure(shape, reach, colours, prober.count).n_classes
+        if a in colours or m < 4 or classes < 4 * m:
+            continue
+        matrices = _banded_reach(prober, a)
+        colour = _colour_slices(matrices)
         if colour.max() + 1 < m:
             colours[a] = colour
             reach[a] = [[None if mat.all() else mat for mat in output] for output in matrices]
     if not colours:
         return None
-    found = Structure(shape, reach, colours, probes)
+    found = Structure(shape, reach, colours, prober.count)
     return found if found.n_classes * 2 <= x.size else None
 
 
@@ -219,7 +296,7 @@ def estimate(
     values = np.zeros(structure.shape)
     structured = list(structure.colours)
     for mask in structure.classes():
-        point = list(base)
+        point = _as_complex(base) if step is None else list(base)
         if step is None:
             point[which] = x + 1j * COMPLEX_STEP * mask
             outputs = evaluate(point)

@@ -367,3 +367,8 @@ def test_float32_inputs_are_differenced_at_float64_precision():
                                    {"mode": "train"}, seed=1130)
     assert report.passed, str(report)
     assert report.method == "complex"
+
+
+def test_wrt_accepts_a_backward_returning_every_gradient(affine_args):
+    report = gradcheck.check_layer(affine_forward, affine_backward, *affine_args, wrt=["b", "x"])
+    assert report.passed and list(report.gradients) == ["b", "x"]

@@ -142,3 +142,24 @@ def test_fast_path_finds_the_same_bugs_as_the_slow_path(name):
         a, b = fast.gradients[g], slow.gradients[g]
         assert a.n_mismatched == b.n_mismatched
         assert [m.index for m in a.mismatches] == [m.index for m in b.mismatches]
+
+
+@pytest.mark.parametrize("forward,backward", [(ref.relu_forward, ref.relu_backward),
+                                              (ref.gelu_forward, ref.gelu_backward)])
+def test_elementwise_full_check_costs_the_same_at_any_size(forward, backward):
+    counts = []
+    for shape in [(4, 10), (16, 50), (32, 200)]:
+        r = np.random.default_rng(1)
+        x = (r.permutation(int(np.prod(shape))).reshape(shape) - np.prod(shape) / 2 + 0.5) * 0.01
+        report = gradcheck.check_layer(forward, backward, x)
+        assert report.passed
+        counts.append(report.n_evaluations)
+    assert counts[0] == counts[1] == counts[2]
+
+
+def test_independent_samples_cost_about_size_over_n(rng):
+    x, w, b = rng.normal(size=(16, 3, 8, 8)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    report = gradcheck.check_layer(ref.conv_forward_naive, ref.conv_backward_naive, x, w, b,
+                                   {"stride": 1, "pad": 1}, wrt=["x"])
+    assert report.passed
+    assert report.n_evaluations < x.size / 16
