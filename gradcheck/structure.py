@@ -156,7 +156,7 @@ def _identity_axes(prober: _Prober, axis: int, out_shapes: list[tuple[int, ...]]
     if any(not c for c in candidates):
         return None
     for _ in range(3):
-        subset = prober.rng.random(m) < 0.5
+        subset = np.asarray(prober.rng.random(m) < 0.5)
         subset[prober.rng.integers(m)] = True
         reached = prober.reached(axis, subset)
         candidates = [
