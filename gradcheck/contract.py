@@ -88,8 +88,7 @@ def check_unchanged(
 ) -> list[Violation]:
     found = []
     for name, before, after in zip(names, pristine, used):
-        nan_ok = isinstance(before, np.ndarray) and bool(np.issubdtype(before.dtype, np.inexact))
-        if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=nan_ok):
+        if isinstance(before, np.ndarray) and not _same(before, after):
             found.append(
                 Violation(
                     "input_mutated",
@@ -101,8 +100,18 @@ def check_unchanged(
     return found
 
 
+def _same(before: np.ndarray, after: Any) -> bool:
+    """Bit-for-bit the same values (NaN equal to NaN), cheaply in the usual case."""
+    if not isinstance(after, np.ndarray) or before.shape != after.shape:
+        return False
+    if np.array_equal(before, after):
+        return True
+    return bool(np.issubdtype(before.dtype, np.inexact)) and np.array_equal(before, after, equal_nan=True)
+
+
 def max_difference(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
+    diff = np.atleast_1d(np.subtract(a, b, dtype=np.float64))
+    return float(np.max(np.abs(diff, out=diff), initial=0.0))
 
 
 def parse_gradients(

@@ -148,16 +148,20 @@ class _Prober:
 def _identity_axes(prober: _Prober, axis: int, out_shapes: list[tuple[int, ...]]) -> list[int] | None:
     """For each output, an axis on which slice ``i`` of the input reaches only index ``i``.
 
-    Tested with three random halves of the slices: every output must change only at the
-    indices of the perturbed slices, along the chosen axis.
+    Tested with a random split of the slices into two halves, its complement, and another
+    random split (proper, non-empty subsets: a probe of every slice would prove nothing):
+    every output must change only at the indices of the perturbed slices, along the chosen
+    axis. A slice reaching any other index is caught when the split separates the two.
     """
     m = prober.x.shape[axis]
     candidates = [[b for b, n in enumerate(shape) if n == m] for shape in out_shapes]
     if any(not c for c in candidates):
         return None
-    for _ in range(3):
-        subset = np.asarray(prober.rng.random(m) < 0.5)
-        subset[prober.rng.integers(m)] = True
+    first = np.zeros(m, dtype=bool)
+    first[prober.rng.permutation(m)[: m // 2]] = True
+    second = np.zeros(m, dtype=bool)
+    second[prober.rng.permutation(m)[: (m + 1) // 2]] = True
+    for subset in (first, ~first, second):
         reached = prober.reached(axis, subset)
         candidates = [
             [b for b in cands if not np.any(_projections(r)[b] & ~subset)]

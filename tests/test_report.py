@@ -28,10 +28,10 @@ X = np.arange(6.0).reshape(2, 3) - 2.5
 FAILING = """\
 gradcheck double_forward: FAILED
   method: complex step
-  mode: full, seed 0, 63 forward evaluations
+  mode: full, seed 0, 69 forward evaluations
 
-  gradient  shape   verdict  checked               mismatched  max abs err  max rel err
-  dx        (2, 3)  FAILED   6/6 entries, grouped  6           6.40e-01     2.64e-01
+  gradient  shape   verdict  checked      mismatched  max abs err  max rel err
+  dx        (2, 3)  FAILED   6/6 entries  6           6.40e-01     2.64e-01
 
 dx: Mismatched elements: 6 / 6 (100%)
   tolerance: |analytic - numeric| <= atol + rtol * (|numeric| + scale) + error bar, with rtol=1e-07, atol=0, scale=1.144
@@ -122,5 +122,5 @@ def test_gradient_result_fields():
     g = report.gradients["x"]
     assert (g.passed, g.n_mismatched, g.n_checked, g.worst_index) == (False, 6, 6, (0, 2))
     assert g.max_abs_error == pytest.approx(0.640423, rel=1e-5)
-    assert report.n_evaluations == 63 and report.method == "complex"
+    assert report.n_evaluations == 69 and report.method == "complex"
     assert not report and bool(gradcheck.check_layer(double_forward, double_backward, X))

@@ -163,3 +163,15 @@ def test_independent_samples_cost_about_size_over_n(rng):
                                    {"stride": 1, "pad": 1}, wrt=["x"])
     assert report.passed
     assert report.n_evaluations < x.size / 16
+
+
+def test_two_slices_are_never_mistaken_for_an_identity(rng):
+    # C = 2 channels and N = 2 samples: every channel reaches every sample, so a probe of
+    # "every slice" must never be what decides (it proved nothing, and once let this pass).
+    args = (rng.normal(size=(2, 2, 7, 7)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3),
+            {"stride": 2, "pad": 1})
+    problem = layer_problem(ref.conv_forward_naive, ref.conv_backward_naive, args, wrt=None, rng=rng)
+    for seed in range(40):
+        s = structure.detect(problem.evaluate, problem.base, 0, np.random.default_rng(seed),
+                             complex_step=True)
+        assert s is not None and 1 not in s.colours
