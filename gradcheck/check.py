@@ -207,11 +207,14 @@ def check_problem(
 
 
 def _direction(rng: np.random.Generator, x: np.ndarray) -> npt.NDArray[np.float64]:
-    """Random signs times magnitudes in [0.5, 1.5), scaled like ``x``: no tiny components."""
-    v = rng.uniform(-1.0, 1.0, size=x.shape)
-    v += np.copysign(0.5, v)
-    v *= np.maximum(np.abs(x), 1.0)
-    return v
+    """Random signs times magnitudes in [0.5, 1), scaled like ``x``: no tiny components."""
+    v = rng.random(x.shape, dtype=np.float32)  # float32 draws: half the cost, any values do
+    v -= 0.5
+    v += np.copysign(np.float32(0.5), v)  # magnitudes in [0.5, 1): no tiny components
+    scale = np.abs(x)
+    np.maximum(scale, 1.0, out=scale)
+    scale *= v
+    return scale
 
 
 class _Checker:
