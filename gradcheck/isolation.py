@@ -10,20 +10,23 @@ a reason the process produced none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
+import multiprocessing.spawn as mp_spawn
 import os
 import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["WorkerFailure", "run_isolated"]
 
 _PRELOAD = ["gradcheck._worker", "gradcheck.candidate", "gradcheck.discover"]
 _context: Any = None
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 class WorkerFailure(Exception):
@@ -41,6 +44,29 @@ def _get_context() -> Any:
                 ctx = multiprocessing.get_context("spawn")  # type: ignore[assignment]
             _context = ctx
         return _context
+
+
+@contextlib.contextmanager
+def _without_main_fixup() -> Iterator[None]:
+    """Start workers without re-importing the caller's ``__main__`` in them.
+
+    multiprocessing re-runs the main script in every new process (so its functions can be
+    unpickled); our worker only needs gradcheck, and re-running a user's unguarded script
+    would repeat its side effects (or recurse). The preparation data simply omits it.
+    """
+    original = mp_spawn.get_preparation_data
+
+    def prepare(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = original(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    mp_spawn.get_preparation_data = prepare
+    try:
+        yield
+    finally:
+        mp_spawn.get_preparation_data = original
 
 
 def _tail(path: str, lines: int = 12) -> str:
@@ -75,7 +101,8 @@ def run_isolated(task: dict[str, Any], timeout: float) -> dict[str, Any]:
         with open(task_path, "w", encoding="utf-8") as fh:
             json.dump(task, fh)
         proc = ctx.Process(target=_child, args=(task_path, result_path, log_path), daemon=True)
-        proc.start()
+        with _lock, _without_main_fixup():
+            proc.start()
         proc.join(timeout)
         if proc.is_alive():
             _kill(proc)

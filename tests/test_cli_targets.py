@@ -169,3 +169,18 @@ def test_module_name_target_and_layer_filter(tmp_path):
                                   "relu_forward", "--examples", "2", env=env)
     assert status == 0, stdout
     assert "2 passed, 0 failed" in stdout
+
+
+def test_an_unguarded_calling_script_is_not_rerun_in_workers(tmp_path):
+    # multiprocessing would re-run the caller's __main__ in every worker; ours must not.
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys\n"
+        f"open({str(marker)!r}, 'a').write('run\\n')\n"
+        "from gradcheck.cli import main\n"
+        f"sys.exit(main(['check', {str(EXAMPLES / 'layers_correct.py')!r}, '--layer', 'relu', '--examples', '2']))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert marker.read_text() == "run\n"

@@ -1,0 +1,132 @@
+"""The mutation catalogue: realistic student bugs as small edits to layer sources.
+
+Each :class:`Mutant` names a source file of this repository (a reference layer module or
+the student-style ``examples/layers_correct.py``), an exact snippet in it and its
+replacement, the spec the edited layer is checked as, and what the verdict must say: which
+gradients fail (or ``"forward"``, or a contract violation ``"contract:<kind>"``), the
+diagnosis where one applies, and the geometry of the smallest failing case where the bug
+only shows for some geometries. :class:`Variant` is the opposite: a correct rewrite that
+must pass. :func:`run` checks one edited file through the path a user takes: the worker
+process and the generated cases of ``gradcheck check``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradcheck.candidate import Outcome
+from gradcheck.cli import _check_isolated
+from gradcheck.discover import Match
+from gradcheck.specs import get_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120.0
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "examples": 10, "seed": 0, "geometry": "auto", "method": "auto", "mode": "directional",
+    "dtype": "float64", "budget": 30.0,
+}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One textual edit of a source file; ``old`` must occur exactly once."""
+
+    name: str
+    source: str
+    old: str
+    new: str
+    spec: str
+    functions: tuple[str, str | None] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def edited(self) -> str:
+        text = (ROOT / self.source).read_text()
+        count = text.count(self.old)
+        if count != 1:
+            raise ValueError(f"{self.name}: the snippet occurs {count} times in {self.source}")
+        return text.replace(self.old, self.new)
+
+    def match(self) -> Match:
+        forward, backward = self.functions or get_spec(self.spec).names[0]
+        return Match(self.spec, forward, backward)
+
+
+@dataclass(frozen=True)
+class Mutant(Edit):
+    """A bug: the verdict must fail, naming exactly ``expect``."""
+
+    expect: frozenset[str] = frozenset()
+    diagnosis: str | None = None
+    geometry: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant(Edit):
+    """A correct rewrite: the verdict must pass."""
+
+
+@dataclass
+class Result:
+    edit: Edit
+    outcome: Outcome
+
+    @property
+    def failing(self) -> frozenset[str]:
+        o = self.outcome
+        names = {g for g, v in o.gradients.items() if v != "ok"}
+        if o.forward == "FAILED":
+            names.add("forward")
+        names |= {f"contract:{kind}" for kind in o.contract}
+        if o.error:
+            names.add("error")
+        return frozenset(names)
+
+    @property
+    def text(self) -> str:
+        o = self.outcome
+        return "\n".join([o.error, o.forward_message, o.report_text, *o.notes])
+
+    @property
+    def verdict_right(self) -> bool:
+        """The mutant is caught and named right, or the variant passes."""
+        if isinstance(self.edit, Variant):
+            return self.outcome.passed
+        assert isinstance(self.edit, Mutant)
+        m = self.edit
+        return (
+            not self.outcome.passed
+            and self.failing == m.expect
+            and (m.diagnosis is None or m.diagnosis in self.text)
+            and (m.geometry is None or m.geometry in (self.outcome.failing_case or ""))
+        )
+
+
+def run(edit: Edit, directory: Path | None = None) -> Result:
+    """Write the edited source to a file and check it as ``gradcheck check`` would."""
+    digest = hashlib.sha1(edit.name.encode()).hexdigest()[:10]
+    with tempfile.TemporaryDirectory(prefix="gradcheck-mutant-", dir=directory) as tmp:
+        path = Path(tmp) / f"layers_{digest}.py"
+        path.write_text(edit.edited())
+        options = {**DEFAULT_OPTIONS, **edit.options}
+        outcome = _check_isolated(str(path), edit.match(), options, TIMEOUT)
+    return Result(edit, outcome)
+
+
+def catalogue() -> tuple[list[Mutant], list[Variant]]:
+    """Every mutant and variant of every family module in this package."""
+    from benchmarks.mutants import families
+
+    mutants: list[Mutant] = []
+    variants: list[Variant] = []
+    for module in families.MODULES:
+        mutants += module.MUTANTS
+        variants += module.VARIANTS
+    names = [e.name for e in [*mutants, *variants]]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate catalogue names: {sorted(duplicates)}")
+    return mutants, variants
