@@ -530,11 +530,18 @@ class _Checker:
                     scale: float) -> npt.NDArray[np.bool_]:
         kinks = np.zeros_like(wrong)
         suspects = np.flatnonzero(wrong)[:KINK_LIMIT]
-        left, right, h = num.one_sided_slopes(self.p.objective, self.p.base, i, comp.indices[suspects])
-        slack = 1e-4 * (np.abs(left) + np.abs(right) + scale) + 4 * self.noise / h
-        lo, hi = np.minimum(left, right), np.maximum(left, right)
+        p = self.p
+        if p.evaluate is not None:
+            # Per output: with several outputs kinked in one coordinate, each may take
+            # either side, so the admissible range is wider than L's two slopes.
+            size, lo, hi, h = num.one_sided_ranges(p.evaluate, p.douts, p.base, i, comp.indices[suspects])
+        else:
+            left, right, h = num.one_sided_slopes(p.objective, p.base, i, comp.indices[suspects])
+            lo, hi = np.minimum(left, right), np.maximum(left, right)
+            size = hi - lo
+        slack = 1e-4 * (np.abs(lo) + np.abs(hi) + scale) + 4 * self.noise / h
         a = comp.analytic[suspects]
-        kinks[suspects] = (hi - lo > slack) & (a >= lo - slack) & (a <= hi + slack)
+        kinks[suspects] = (size > slack) & (a >= lo - slack) & (a <= hi + slack)
         return kinks
 
     def _check_directions(self, i: int, count: int, result: GradientResult) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "coordinate_derivatives",
     "directional_derivative",
     "measure_noise",
+    "one_sided_ranges",
     "one_sided_slopes",
     "probe_complex_safety",
 ]
@@ -234,6 +235,47 @@ def one_sided_slopes(
         left[j] = (f0 - _real(f(work))) / h[j]
         flat[k] = old
     return left, right, h
+
+
+def one_sided_ranges(
+    evaluate: Callable[[Sequence[np.ndarray]], list[np.ndarray]],
+    douts: Sequence[np.ndarray],
+    base: Sequence[FloatArray],
+    which: int,
+    indices: npt.NDArray[np.intp],
+    *,
+    rel_step: float = 1e-6,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per coordinate: how far the one-sided slopes of the outputs spread, and the range
+    of derivatives they admit; returns ``(kink_size, low, high, step)``.
+
+    At a point where several outputs have a kink in the same coordinate (an input tied for
+    the maximum of several overlapping pooling windows), each output may use either of its
+    one-sided slopes: any ``sum_o dout_o * s_o`` with each ``s_o`` between its output's two
+    slopes is a valid derivative. ``low``/``high`` bound those sums; ``kink_size`` sums,
+    over outputs, the gap between the two sides (zero where every output is smooth).
+    """
+    work = [b.copy() for b in base]
+    flat = work[which].reshape(-1)
+    h = _central_step(flat[indices], rel_step)
+    at_base = [np.real(y).astype(np.float64) for y in evaluate(work)]
+    size = np.zeros(len(indices))
+    low = np.zeros(len(indices))
+    high = np.zeros(len(indices))
+    for j, k in enumerate(indices):
+        old = flat[k]
+        flat[k] = old + h[j]
+        plus = evaluate(work)
+        flat[k] = old - h[j]
+        minus = evaluate(work)
+        flat[k] = old
+        for d, y0, yp, ym in zip(douts, at_base, plus, minus):
+            right = d * (np.real(yp) - y0) / h[j]
+            left = d * (y0 - np.real(ym)) / h[j]
+            size[j] += float(np.sum(np.abs(right - left)))
+            low[j] += float(np.sum(np.minimum(left, right)))
+            high[j] += float(np.sum(np.maximum(left, right)))
+    return size, low, high, h
 
 
 def probe_complex_safety(

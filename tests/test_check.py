@@ -372,3 +372,40 @@ def test_float32_inputs_are_differenced_at_float64_precision():
 def test_wrt_accepts_a_backward_returning_every_gradient(affine_args):
     report = gradcheck.check_layer(affine_forward, affine_backward, *affine_args, wrt=["b", "x"])
     assert report.passed and list(report.gradients) == ["b", "x"]
+
+
+def _mixed_sign_seed():
+    # A seed whose upstream gradient for 3 pooling windows is (+a, -b, .) with a - b < 0:
+    # then routing a tie to the other element lies outside the two slopes of L.
+    for seed in range(1000):
+        d = np.random.default_rng(seed).standard_normal((1, 1, 1, 3))[0, 0, 0]
+        if d[0] > 0 > d[1] and d[0] + d[1] < 0:
+            return seed
+    raise AssertionError("no seed found")
+
+
+def test_ties_across_overlapping_windows_are_kinks_whichever_element_takes_them():
+    from reference_layers import max_pool_backward_naive, max_pool_forward_naive
+
+    x = np.array([[[[1.0, 1.0, 1.0, 0.0]]]])  # windows (0,1) and (1,2) tie, (2,3) does not
+    param = {"pool_height": 1, "pool_width": 2, "stride": 1}
+
+    def backward_last(dout, cache):  # the other convention: a tie goes to the LAST maximum
+        x, p = cache
+        flipped = max_pool_backward_naive(dout[..., ::-1].copy(), (x[..., ::-1].copy(), p))
+        return flipped[..., ::-1].copy()
+
+    def backward_wrong(dout, cache):
+        return 3.0 * max_pool_backward_naive(dout, cache)
+
+    seed = _mixed_sign_seed()
+    for backward in (max_pool_backward_naive, backward_last):
+        report = gradcheck.check_layer(max_pool_forward_naive, backward, x, param, seed=seed,
+                                       method="central")
+        assert report.passed, str(report)
+    report = gradcheck.check_layer(max_pool_forward_naive, backward_last, x, param, seed=seed,
+                                   method="central")
+    assert report.gradients["x"].kinks
+    wrong = gradcheck.check_layer(max_pool_forward_naive, backward_wrong, x, param, seed=seed,
+                                  method="central")
+    assert wrong.failed_gradients == ["x"]
