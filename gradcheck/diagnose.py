@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["diagnose_shape", "diagnose_values"]
+__all__ = ["diagnose_overlap", "diagnose_shape", "diagnose_values"]
 
 
 def _squeezed(shape: Sequence[int]) -> tuple[int, ...]:
@@ -124,6 +124,13 @@ def _scale_message(d: str, c: float, batch_size: int | None, shape: tuple[int, .
                     f"{axis} of its input (shape {tuple(shape)}): the forward divides by (or "
                     "averages over) that axis but the backward does not."
                 )
+    for axis, size in enumerate(shape):
+        if size > 1 and (_close(c, np.sqrt(size)) or _close(c, 1.0 / np.sqrt(size))):
+            return (
+                f"{d} is {c:.4g} times the true gradient, the square root of the length "
+                f"{size} of axis {axis} of its input (shape {tuple(shape)}): a 1/sqrt(...) "
+                "scale, as in scaled dot-product attention, is missing or applied twice."
+            )
     return f"{d} is {c:.4g} times the true gradient: a constant factor is off."
 
 
@@ -162,6 +169,7 @@ def _spatial_pattern(d: str, wrong: np.ndarray) -> str | None:
     for stride in (2, 3, 4):
         if (
             (len(rows) < h or len(cols) < w)
+            and (len(rows) >= 2 or len(cols) >= 2)
             and np.all(rows % stride == rows[0] % stride)
             and np.all(cols % stride == cols[0] % stride)
             and (h > stride or w > stride)
@@ -205,22 +213,32 @@ def diagnose_values(
         )
     small = 1e-9 * max(float(np.abs(n).max()), 1e-300)
     a_zero, n_zero = a[wrong] == 0, np.abs(n[wrong]) <= small
+    if np.all(n_zero) and not np.all(a == 0) and np.count_nonzero(wrong) < a.size:
+        return (
+            f"{d} is non-zero exactly where the numeric gradient is zero ({int(np.count_nonzero(wrong))} "
+            f"of {a.size} entries): a contribution where none is due, such as a mask that is not "
+            "applied (padding, masked time steps, dropped units) or applied to the wrong entries."
+        )
     if np.all(a_zero ^ n_zero) and np.any(a_zero) and np.any(n_zero):
         return (
             f"{d} is zero where the numeric gradient is not, and non-zero where it is zero: "
-            "the mask selects the wrong entries (build it from the forward input saved in "
-            "the cache, e.g. x > 0, not from dout)."
+            "the gradient lands on the wrong entries. In an element-wise layer, the mask "
+            "selects the wrong entries (build it from the forward input saved in the cache, "
+            "e.g. x > 0, not from dout); in a convolution or pooling, check that the backward "
+            "uses the stride, padding and dilation when it maps outputs back to input positions."
         )
     c, resid = _fit_factor(a, n)
-    # One number always fits a factor: only a sign, a batch-size or a factor of 2 is
-    # evidence then; an arbitrary factor needs at least two entries to be a pattern.
-    informative = np.count_nonzero(np.abs(n) > small) >= 2
+    # A few numbers always fit a factor (batch norm's dx for N = 2 is two opposite
+    # numbers): only a sign, a batch size or a factor of 2 is evidence then; an arbitrary
+    # factor needs at least three entries to be a pattern.
+    informative = np.count_nonzero(np.abs(n) > small) >= 3
     if resid < 1e-3 and np.isfinite(c):
         if _close(c, -1.0):
             return f"{d} has the wrong sign: it equals minus the numeric gradient."
         sizes = [n for n in (batch_size, *a.shape) if n is not None and n > 1]
         named = _close(c, 2.0) or _close(c, 0.5) or any(
-            _close(c, float(n)) or _close(c, 1.0 / n) for n in sizes)
+            _close(c, float(n)) or _close(c, 1.0 / n) or _close(c, np.sqrt(n)) or _close(c, 1 / np.sqrt(n))
+            for n in sizes)
         if not _close(c, 1.0, 1e-6) and (informative or named):
             return _scale_message(d, c, batch_size, a.shape)
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
@@ -237,4 +255,20 @@ def diagnose_values(
         message = _spatial_pattern(d, wrong)
         if message:
             return message
+    return None
+
+
+def diagnose_overlap(name: str, reach_wrong: list[int], reach_right: list[int]) -> str | None:
+    """Mismatches exactly on the entries that feed several outputs: ``=`` where ``+=`` is due.
+
+    ``reach_wrong``/``reach_right`` count, for some mismatched and some matching entries,
+    how many outputs each one reaches.
+    """
+    if reach_wrong and reach_right and min(reach_wrong) >= 2 and max(reach_right) <= 1:
+        return (
+            f"d{name} is wrong exactly at the entries that feed more than one output (up to "
+            f"{max(reach_wrong)}), and right at those that feed one or none: contributions from "
+            "overlapping windows or repeated indices are assigned (=) where they must be "
+            "accumulated (+=, np.add.at)."
+        )
     return None

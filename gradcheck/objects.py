@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.adapters import Problem, _eps
-from gradcheck.check import _validate_options, check_problem
+from gradcheck.check import _validate_options, check_problem, checker_rng
 from gradcheck.contract import (
     UserCodeError,
     Violation,
@@ -239,7 +239,7 @@ def check_object(layer: Any, *inputs: np.ndarray, method: str = "auto", mode: st
     """Check a layer object: ``forward(x) -> out``, ``backward(dout) -> dx``, parameters
     in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs."""
     _validate_options(method, mode, seed, rtol, atol, 10, 2)
-    rng = np.random.default_rng(seed)
+    rng = checker_rng(seed)
     problem = object_problem(layer, inputs, rng)
     return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol, rng=rng)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck.diagnose import diagnose_shape, diagnose_values
+from gradcheck.diagnose import diagnose_overlap, diagnose_shape, diagnose_values
 
 
 @pytest.mark.parametrize("grad,arg,expected", [
@@ -65,6 +65,14 @@ def test_missing_contributions(n):
     assert "zero at every mismatched entry (2 of 12)" in _diag(a, n)
 
 
+def test_contribution_where_none_is_due(n):
+    n = n.copy()
+    n[1, :] = 0.0
+    a = n.copy()
+    a[1, :] = 0.5
+    assert "non-zero exactly where the numeric gradient is zero (3 of 12" in _diag(a, n)
+
+
 def test_wrong_mask(n):
     n = n.copy()
     n[0, :2] = 0.0
@@ -109,3 +117,10 @@ def test_one_entry_is_no_evidence_of_an_arbitrary_factor():
     assert _diag(n * 20.72, n) is None
     assert "wrong sign" in _diag(-n, n)
     assert "1/3 of the true gradient" in _diag(n / 3, n, batch_size=3)
+
+
+def test_overlap_pattern():
+    assert "assigned (=) where they must be accumulated" in diagnose_overlap("x", [2, 3], [1, 0])
+    assert diagnose_overlap("x", [2, 3], [1, 2]) is None
+    assert diagnose_overlap("x", [1, 2], [1]) is None
+    assert diagnose_overlap("x", [2, 2], [2, 3]) is None

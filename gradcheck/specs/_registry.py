@@ -38,7 +38,9 @@ class Spec:
     outputs with the reference's where outputs legitimately differ (dropout masks depend
     on the random generator used); it returns a message for a wrong forward, else
     ``None``. ``general`` says whether ``cases(general=True)`` draws geometry beyond the
-    CS231n contract.
+    CS231n contract; ``without_general(case)`` returns the case with the settings that only
+    general geometry has (a pool's padding, a convolution's dilation and groups) removed,
+    which tells a layer that ignores them from one that uses them wrongly.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Spec:
     description: str = ""
     forward_check: Callable[[Case, list[Any]], str | None] | None = None
     general: bool = False
+    without_general: Callable[[Case], Case] | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -84,6 +84,16 @@ def pool_tile_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = Tr
     return pool_case(PoolGeometry(n, c, h, w, k, k, k, 0), draw(seeds()), dtype)
 
 
+def _without(keys: tuple[str, ...]) -> Any:
+    """``Case -> Case`` dropping ``keys`` from the parameter dict (the last argument)."""
+
+    def strip(case: Case) -> Case:
+        *arrays, param = case.args
+        return Case((*arrays, {k: v for k, v in param.items() if k not in keys}), case.geometry)
+
+    return strip
+
+
 register(Spec(
     name="conv", family="conv", kind="layer",
     forward=ref.conv_forward_naive, backward=ref.conv_backward_naive, cases=conv_cases,
@@ -100,6 +110,7 @@ register(Spec(
     description=("2-D convolution (cross-correlation): x (N, C, H, W), w (F, C/groups, HH, WW), "
                  "b (F,); conv_param stride, pad, optional dilation, groups"),
     general=True,  # general=True adds per-axis stride/pad, dilation, groups, uneven sizes
+    without_general=_without(("dilation", "groups")),
 ))
 register(Spec(
     name="max_pool", family="pooling", kind="layer",
@@ -115,6 +126,7 @@ register(Spec(
     description=("2-D max pooling, x (N, C, H, W); pool_param pool_height, pool_width, stride, "
                  "optional pad (with -inf, as torch)"),
     general=True,  # general=True adds padding and sizes the stride does not divide
+    without_general=_without(("pad",)),
 ))
 register(Spec(
     name="avg_pool", family="pooling", kind="layer",
@@ -130,6 +142,7 @@ register(Spec(
     description=("2-D average pooling, x (N, C, H, W); pool_param as max_pool, zero padding "
                  "counted in the divisor (as torch's count_include_pad=True)"),
     general=True,  # general=True adds padding and sizes the stride does not divide
+    without_general=_without(("pad",)),
 ))
 for _kind in ("max", "avg"):
     register(Spec(

@@ -81,7 +81,7 @@ def _geometry(x: np.ndarray, dtype: Any, **extra: Any) -> dict[str, Any]:
     return {"x": x.shape, **extra, "dtype": np.dtype(dtype).name}
 
 
-_MODES = st.sampled_from(("train", "train", "test"))
+_MODES = st.sampled_from(("train", "test"))  # both equally: a bug in either mode is found
 
 
 @st.composite
@@ -152,7 +152,7 @@ def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True
     n = draw(batch_sizes(1, 4))
     dims = draw(array_shapes(min_dims=1, max_dims=3, max_side=4))
     p = draw(st.sampled_from(KEEP_PROBABILITIES))
-    mode = draw(st.sampled_from(("train", "train", "test")))
+    mode = draw(st.sampled_from(("train", "test")))
     seed = draw(seeds())
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, *dims)).astype(dtype)
