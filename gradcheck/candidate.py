@@ -74,6 +74,25 @@ class Outcome:
             and all(v == "ok" for v in self.gradients.values())
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        """The inverse of :meth:`to_dict` (the report comes back as text and a dict)."""
+        outcome = cls(spec=data["layer"], functions=(data["forward_function"], data["backward_function"]))
+        outcome.n_cases = data["cases"]
+        outcome.n_skipped = data["skipped_cases"]
+        outcome.n_evaluations = data["forward_evaluations"]
+        outcome.forward = data["forward"]
+        outcome.forward_message = data["forward_message"]
+        outcome.gradients = data["gradients"]
+        outcome.contract = data["contract_violations"]
+        outcome.failing_case = data["failing_case"]
+        outcome.notes = data["notes"]
+        outcome.error = data["error"]
+        outcome.seconds = data["seconds"]
+        outcome.report_text = data["report_text"] or ""
+        outcome.report_dict = data["report"]
+        return outcome
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.spec,

@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 from gradcheck.candidate import GEOMETRIES, Outcome, check_candidate
 from gradcheck.check import MODES
-from gradcheck.discover import Discovery, Match, describe_unmatched
-from gradcheck.isolation import WorkerFailure, run_isolated
+from gradcheck.discover import Match, describe_unmatched
+from gradcheck.isolation import check_isolated, discover_isolated
 from gradcheck.numeric import METHODS
 from gradcheck.specs import all_specs, get_spec
 
@@ -165,16 +165,6 @@ def _check_reference(
     return None, results, []
 
 
-def _discover(path: str, timeout: float) -> Discovery | str:
-    try:
-        result = run_isolated({"kind": "discover", "target": path}, timeout)
-    except WorkerFailure as exc:
-        return f"importing {path}: {exc}"
-    if "import_error" in result:
-        return str(result["import_error"])
-    return Discovery.from_dict(result["discovery"])
-
-
 def _check_paths(
     args: argparse.Namespace, options: dict[str, Any], out: TextIO
 ) -> tuple[int | None, list[Outcome], list[str]]:
@@ -184,7 +174,7 @@ def _check_paths(
         if (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
             return _usage_error(f"no such file: {path}"), [], []
     for path in args.paths:
-        discovery = _discover(path, args.timeout)
+        discovery = discover_isolated(path, args.timeout)
         if isinstance(discovery, str):
             sys.stderr.write(f"gradcheck: error: {discovery}\n")
             return 2, [], []
@@ -211,7 +201,7 @@ def _check_paths(
     def run(item: tuple[str, Match]) -> Outcome:
         path, match = item
         progress.start(match.spec)
-        outcome = _check_isolated(path, match, options, args.timeout)
+        outcome = check_isolated(path, match, options, args.timeout)
         progress.done(match.spec)
         return outcome
 
@@ -219,44 +209,6 @@ def _check_paths(
         results = list(pool.map(run, found))
     progress.clear()
     return None, results, unmatched
-
-
-def _check_isolated(path: str, match: Match, options: dict[str, Any], timeout: float) -> Outcome:
-    task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
-            "backward": match.backward, "options": options}
-    started = time.perf_counter()
-    try:
-        result = run_isolated(task, timeout)
-    except WorkerFailure as exc:
-        outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
-        outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
-        outcome.forward = "-"
-        outcome.error = str(exc)
-        outcome.seconds = time.perf_counter() - started
-        return outcome
-    if "import_error" in result:
-        outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
-        outcome.error = str(result["import_error"])
-        return outcome
-    return _outcome_from_dict(result["outcome"])
-
-
-def _outcome_from_dict(data: dict[str, Any]) -> Outcome:
-    outcome = Outcome(spec=data["layer"], functions=(data["forward_function"], data["backward_function"]))
-    outcome.n_cases = data["cases"]
-    outcome.n_skipped = data["skipped_cases"]
-    outcome.n_evaluations = data["forward_evaluations"]
-    outcome.forward = data["forward"]
-    outcome.forward_message = data["forward_message"]
-    outcome.gradients = data["gradients"]
-    outcome.contract = data["contract_violations"]
-    outcome.failing_case = data["failing_case"]
-    outcome.notes = data["notes"]
-    outcome.error = data["error"]
-    outcome.seconds = data["seconds"]
-    outcome.report_text = data["report_text"] or ""
-    outcome.report_dict = data["report"]
-    return outcome
 
 
 def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.Namespace,

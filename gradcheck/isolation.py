@@ -19,10 +19,15 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["WorkerFailure", "run_isolated"]
+from gradcheck.candidate import Outcome
+from gradcheck.discover import Discovery, Match
+from gradcheck.specs import get_spec
+
+__all__ = ["WorkerFailure", "check_isolated", "discover_isolated", "run_isolated"]
 
 _PRELOAD = ["gradcheck._worker", "gradcheck.candidate", "gradcheck.discover"]
 _context: Any = None
@@ -131,3 +136,34 @@ def _kill(proc: Any) -> None:
     except (ProcessLookupError, PermissionError):
         proc.kill()
     proc.join(5)
+
+
+def discover_isolated(path: str, timeout: float) -> Discovery | str:
+    """The layers found in ``path``, or the reason it could not be imported."""
+    try:
+        result = run_isolated({"kind": "discover", "target": path}, timeout)
+    except WorkerFailure as exc:
+        return f"importing {path}: {exc}"
+    if "import_error" in result:
+        return str(result["import_error"])
+    return Discovery.from_dict(result["discovery"])
+
+
+def check_isolated(path: str, match: Match, options: dict[str, Any], timeout: float) -> Outcome:
+    """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome."""
+    task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
+            "backward": match.backward, "options": options}
+    started = time.perf_counter()
+    outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
+    try:
+        result = run_isolated(task, timeout)
+    except WorkerFailure as exc:
+        outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
+        outcome.forward = "-"
+        outcome.error = str(exc)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    if "import_error" in result:
+        outcome.error = str(result["import_error"])
+        return outcome
+    return Outcome.from_dict(result["outcome"])

@@ -79,13 +79,13 @@ class GradcheckItem(pytest.Item):
         self.error = error
 
     def runtest(self) -> None:
-        from gradcheck.cli import _check_isolated
+        from gradcheck.isolation import check_isolated
         from gradcheck.testing import describe_outcome
 
         if self.error:
             raise _LayerFailed(self.error)
         options = _options(self.config)
-        outcome = _check_isolated(self.target, self.match, options,
+        outcome = check_isolated(self.target, self.match, options,
                                   float(self.config.getoption("gradcheck_timeout")))
         if not outcome.passed:
             raise _LayerFailed(describe_outcome(outcome))
@@ -103,10 +103,10 @@ class GradcheckTarget(pytest.File):
     """A target file: one item per layer matched to a spec."""
 
     def collect(self) -> list[pytest.Item]:
-        from gradcheck.cli import _discover
+        from gradcheck.isolation import discover_isolated
 
         target = str(self.path)
-        discovery = _discover(target, float(self.config.getoption("gradcheck_timeout")))
+        discovery = discover_isolated(target, float(self.config.getoption("gradcheck_timeout")))
         if isinstance(discovery, str):
             return [GradcheckItem.from_parent(self, name="import", target=target, match=None,
                                               error=discovery)]

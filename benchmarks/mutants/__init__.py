@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.candidate import Outcome
-from gradcheck.cli import _check_isolated
 from gradcheck.discover import Match
+from gradcheck.isolation import check_isolated
 from gradcheck.specs import get_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def run(edit: Edit, directory: Path | None = None) -> Result:
         path = Path(tmp) / f"layers_{digest}.py"
         path.write_text(edit.edited())
         options = {**DEFAULT_OPTIONS, **edit.options}
-        outcome = _check_isolated(str(path), edit.match(), options, TIMEOUT)
+        outcome = check_isolated(str(path), edit.match(), options, TIMEOUT)
     return Result(edit, outcome)
 
 
