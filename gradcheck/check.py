@@ -257,7 +257,7 @@ class _Checker:
         self.notes: list[str] = []
         self.noise = 0.0
         self.noise_rel = num.EPS
-        self.allow_grouping = grouped
+        self.grouped = grouped
         self.structures: dict[int, structure.Structure | None] = {}
         self.grouped_inputs: set[int] = set()
         self.results = {
@@ -423,21 +423,22 @@ class _Checker:
             f"d{result.name}: the grouped estimate passed but a random-direction check did not; "
             "re-checked one coordinate at a time"
         )
-        self.allow_grouping = False
+        # The entry-wise verdict stands (a kink may bend the direction).
+        self.results[result.name] = self._entrywise(i, result, grouped=False)
+
+    def _entrywise(self, i: int, result: GradientResult, *, grouped: bool, label: str = "") -> GradientResult:
+        """A fresh result for input ``i`` from a check of every entry."""
         fresh = GradientResult(name=result.name, shape=result.shape, rtol=result.rtol, atol=result.atol)
         size = int(np.prod(result.shape, dtype=int))
-        self._check_entries(i, np.arange(size), fresh)
-        fresh.checked = f"{size}/{size} entries"
-        self.results[result.name] = fresh  # the entry-wise verdict stands (a kink may bend the direction)
-        self.allow_grouping = True
+        self._check_entries(i, np.arange(size), fresh, grouped=grouped)
+        fresh.checked = f"{size}/{size} entries{label}"
+        return fresh
 
     def _localise(self, i: int, result: GradientResult) -> None:
         directional = result.directional
-        fresh = GradientResult(name=result.name, shape=result.shape, rtol=result.rtol, atol=result.atol)
-        self._check_entries(i, np.arange(result_size := int(np.prod(result.shape, dtype=int))), fresh)
+        fresh = self._entrywise(i, result, grouped=True, label=" (localised)")
         fresh.directional = directional
         fresh.escalated = True
-        fresh.checked = f"{result_size}/{result_size} entries (localised)"
         if fresh.status == "passed" and any(not d.passed for d in directional):
             self.notes.append(
                 f"d{result.name}: a random-direction check disagreed slightly but every entry "
@@ -445,10 +446,11 @@ class _Checker:
             )
         self.results[result.name] = fresh
 
-    def _estimate(self, i: int, indices: npt.NDArray[np.intp], method: str) -> num.Estimate:
+    def _estimate(self, i: int, indices: npt.NDArray[np.intp], method: str, *,
+                  grouped: bool = False) -> num.Estimate:
         p = self.p
         full = len(indices) == p.base[i].size
-        if full and self.allow_grouping and p.evaluate is not None and method in ("complex", "central"):
+        if full and grouped and self.grouped and p.evaluate is not None and method in ("complex", "central"):
             try:
                 if i not in self.structures:
                     self.structures[i] = structure.detect(
@@ -464,9 +466,7 @@ class _Checker:
                 self.notes.append(f"d{p.names[i]}: detected structure did not hold ({exc}); "
                                   "estimated one coordinate at a time")
         return num.coordinate_derivatives(
-            self.p.objective, self.p.base, i, indices, method,
-            noise=self.noise, noise_rel=self.noise_rel,
-        )
+            p.objective, p.base, i, indices, method, noise=self.noise, noise_rel=self.noise_rel)
 
     def _compare(self, i: int, indices: npt.NDArray[np.intp], est: num.Estimate, scale: float,
                  result: GradientResult) -> Comparison:
@@ -476,24 +476,24 @@ class _Checker:
             rtol=result.rtol, atol=result.atol, scale=scale, noise=self.p.analytic_noise[i],
         )
 
-    def _check_entries(self, i: int, indices: npt.NDArray[np.intp], result: GradientResult) -> None:
+    def _check_entries(self, i: int, indices: npt.NDArray[np.intp], result: GradientResult, *,
+                       grouped: bool = True) -> None:
         p = self.p
-        est = self._estimate(i, indices, self.method)
         analytic = np.asarray(p.analytic[i], dtype=np.float64).reshape(-1)
-        scale = max(rms(est.value), rms(analytic))
-        result.scale = scale
-        comp = self._compare(i, indices, est, scale, result)
+
+        def estimate_and_compare(use_groups: bool) -> tuple[Comparison, float]:
+            est = self._estimate(i, indices, self.method, grouped=use_groups)
+            result.scale = max(rms(est.value), rms(analytic))
+            return self._compare(i, indices, est, result.scale, result), result.scale
+
+        comp, scale = estimate_and_compare(grouped)
         wrong = comp.wrong
         if np.any(wrong) and i in self.grouped_inputs and len(indices) == analytic.size:
             # The grouped estimate is the fast way to "all entries agree"; where anything
             # disagrees, every entry is estimated again on its own, so that the mismatches
             # reported are exactly those of a one-at-a-time check.
             self.grouped_inputs.discard(i)
-            est = num.coordinate_derivatives(p.objective, p.base, i, indices, self.method,
-                                             noise=self.noise, noise_rel=self.noise_rel)
-            scale = max(rms(est.value), rms(analytic))
-            result.scale = scale
-            comp = self._compare(i, indices, est, scale, result)
+            comp, scale = estimate_and_compare(False)
             wrong = comp.wrong
         if np.any(wrong) and self.method != "richardson":
             comp = self._recheck(i, comp, wrong, scale, result)
