@@ -30,12 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args(argv)
 
-    mutants, variants = catalogue()
+    mutants, variants, warned = catalogue()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results: list[Result] = list(pool.map(run, [*mutants, *variants]))
+        results: list[Result] = list(pool.map(run, [*mutants, *variants, *warned]))
     mutant_results = results[: len(mutants)]
-    variant_results = results[len(mutants):]
+    variant_results = results[len(mutants):len(mutants) + len(variants)]
+    warned_results = results[len(mutants) + len(variants):]
     caught = sum(not r.outcome.passed for r in mutant_results)
     right = sum(r.verdict_right for r in mutant_results)
     variants_ok = sum(r.verdict_right for r in variant_results)
@@ -50,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Correct variants passing: {variants_ok}/{len(variants)}")
     for r in variant_results:
         if not r.verdict_right:
-            print(f"  - {r.edit.name}: FAILED {sorted(r.failing)}")
+            print(f"  - {r.edit.name}: FAILED {sorted(r.failing)}, warnings {sorted(r.warned)}")
+    warned_ok = sum(r.verdict_right for r in warned_results)
+    print(f"Correct rewrites with a hazard passing with exactly their warnings: {warned_ok}/{len(warned)}")
+    for r in warned_results:
+        if not r.verdict_right:
+            print(f"  - {r.edit.name}: failing {sorted(r.failing)}, warnings {sorted(r.warned)}")
 
     summary = soak.run(args.soak_cases)
     print(f"Soak: {summary.cases} cases ({summary.kink_cases} on kinks or ties), float64 and "
@@ -70,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         payload: dict[str, Any] = {
             "mutants": len(mutants), "caught": caught, "named_right": right,
             "variants": len(variants), "variants_passing": variants_ok,
+            "warned": len(warned), "warned_right": warned_ok,
             "soak_cases": summary.cases, "soak_false_alarms": len(summary.failures),
             "kink_entries": summary.kink_entries, "sensitivity": rows,
         }
         Path(args.json).write_text(json.dumps(payload, indent=2))
-    ok = right == len(mutants) and variants_ok == len(variants) and not summary.failures
+    ok = (right == len(mutants) and variants_ok == len(variants) and warned_ok == len(warned)
+          and not summary.failures)
     return 0 if ok else 1
 
 

@@ -1,19 +1,23 @@
 """Checking somebody's layer against a spec: forward against the reference, gradients
 against numerics, over generated cases, shrunk to the smallest failing one.
 
-A forward bug with a backward consistent with it passes any gradient check, so every
-case first compares the candidate's forward output with the reference forward. Cases come
-in two phases: the *contract* phase draws the geometry the CS231n assignment promises for
-these function names (a correct layer may assert it); the *general* phase draws every valid
-geometry (uneven sizes, dilation, groups) and, in ``auto`` mode, skips cases the candidate
-visibly does not support (its forward raises, or differs from the reference), so that a
-layer that rejects or ignores them is not blamed, while a layer whose forward handles them
-is held to its gradients there too.
+Cases come in two phases: the *contract* phase draws the geometry the CS231n assignment
+promises for these function names (a correct layer may assert it); the *general* phase
+draws every valid geometry (uneven sizes, dilation, groups) and, in ``auto`` mode, skips
+cases the candidate visibly does not support (its forward raises, or differs from the
+reference), so that a layer that rejects or ignores them is not blamed, while a layer
+whose forward handles them is held to its gradients there too.
+
+A layer is judged by the contract its own course gives it: a backward the course never
+calls (on a test-mode cache) may refuse, and a wrong one there is a warning; a convention
+of another course year (what dropout's ``p`` means) passes when the layer follows it
+consistently, with a warning unless the student's own docstring states it.
 """
 
 from __future__ import annotations
 
-import copy
+import inspect
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,188 +27,18 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from gradcheck.compare import default_rtol, rms
-from gradcheck.contract import user_traceback
+from gradcheck.contract import Violation
+from gradcheck.forward import ForwardResult, compare_forward
+from gradcheck.outcome import Outcome
 from gradcheck.report import Report
-from gradcheck.specs import Case, Spec
+from gradcheck.specs import Case, Convention, Spec
 from gradcheck.suite import check_case
 
 __all__ = ["GEOMETRIES", "ForwardResult", "Outcome", "check_candidate", "compare_forward"]
 
 GEOMETRIES = ("auto", "cs231n", "general")
-FORWARD_RTOL_FLOOR = 1e-6
 
-
-@dataclass
-class ForwardResult:
-    """The candidate's forward output against the reference on one case."""
-
-    status: str  # "ok", "FAILED", "unsupported"
-    message: str = ""
-    ran: bool = True  # the forward returned outputs of the right structure
-
-
-@dataclass
-class Outcome:
-    """Everything known about one candidate layer after its cases ran."""
-
-    spec: str
-    functions: tuple[str, str | None]
-    n_cases: int = 0
-    n_skipped: int = 0
-    n_evaluations: int = 0
-    forward: str = "ok"
-    gradients: dict[str, str] = field(default_factory=dict)
-    contract: list[str] = field(default_factory=list)
-    failing_case: str | None = None
-    forward_message: str = ""
-    report: Report | None = None
-    report_text: str = ""
-    report_dict: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-    error: str = ""
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return (
-            not self.error
-            and self.forward == "ok"
-            and not self.contract
-            and all(v == "ok" for v in self.gradients.values())
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Outcome:
-        """The inverse of :meth:`to_dict` (the report comes back as text and a dict)."""
-        outcome = cls(spec=data["layer"], functions=(data["forward_function"], data["backward_function"]))
-        outcome.n_cases = data["cases"]
-        outcome.n_skipped = data["skipped_cases"]
-        outcome.n_evaluations = data["forward_evaluations"]
-        outcome.forward = data["forward"]
-        outcome.forward_message = data["forward_message"]
-        outcome.gradients = data["gradients"]
-        outcome.contract = data["contract_violations"]
-        outcome.failing_case = data["failing_case"]
-        outcome.notes = data["notes"]
-        outcome.error = data["error"]
-        outcome.seconds = data["seconds"]
-        outcome.report_text = data["report_text"] or ""
-        outcome.report_dict = data["report"]
-        return outcome
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "layer": self.spec,
-            "forward_function": self.functions[0],
-            "backward_function": self.functions[1],
-            "passed": self.passed,
-            "cases": self.n_cases,
-            "skipped_cases": self.n_skipped,
-            "forward_evaluations": self.n_evaluations,
-            "forward": self.forward,
-            "forward_message": self.forward_message,
-            "gradients": dict(self.gradients),
-            "contract_violations": list(self.contract),
-            "failing_case": self.failing_case,
-            "report": self.report.to_dict() if self.report is not None else self.report_dict,
-            "report_text": self.report_text,
-            "notes": list(self.notes),
-            "error": self.error,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def _outputs(spec: Spec, result: Any) -> list[np.ndarray]:
-    if spec.kind == "loss":
-        return [np.asarray(result[0])]
-    return [np.asarray(o) for o in result[:-1]]
-
-
-def compare_forward(
-    spec: Spec, case: Case, forward: Callable[..., Any], *, tolerant: bool
-) -> ForwardResult:
-    """Run the candidate's and the reference forward on copies of ``case.args`` and compare.
-
-    With ``tolerant``, a candidate that raises, returns another output shape or other values
-    is reported as ``unsupported`` (the geometry is outside what it handles) instead of failed.
-    """
-    reference = _outputs(spec, spec.forward(*copy.deepcopy(case.args)))
-    try:
-        result = forward(*copy.deepcopy(case.args))
-    except (Exception, SystemExit) as exc:
-        who = "the loss" if spec.kind == "loss" else "forward"
-        text = f"{who} raised {type(exc).__name__}: {exc}"
-        if tolerant:
-            return ForwardResult("unsupported", text, ran=False)
-        trace = "\n".join("    " + line for line in user_traceback(exc).splitlines())
-        return ForwardResult("FAILED", f"{text}\n{trace}", ran=False)
-    expected = "(loss, dx)" if spec.kind == "loss" else "(out, cache)"
-    if not isinstance(result, (tuple, list)) or len(result) != len(reference) + 1:
-        return ForwardResult(
-            "FAILED", f"forward must return {expected}; it returned {type(result).__name__}"
-            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
-            ran=False,
-        )
-    outputs = _outputs(spec, result)
-    if spec.forward_check is not None:
-        shapes_match = all(g.shape == w.shape for g, w in zip(outputs, reference))
-        if not shapes_match:
-            text = f"forward output shapes {[g.shape for g in outputs]}; the reference has " \
-                   f"{[w.shape for w in reference]}"
-            return ForwardResult("unsupported" if tolerant else "FAILED", text, ran=False)
-        problem = spec.forward_check(case, outputs)
-        return ForwardResult("FAILED", problem) if problem else ForwardResult("ok")
-    for j, (got, want) in enumerate(zip(outputs, reference)):
-        label = "loss" if spec.kind == "loss" else ("out" if len(reference) == 1 else f"output {j}")
-        if got.shape != want.shape:
-            text = f"forward {label} has shape {got.shape}; the reference has {want.shape}"
-            # The gradients can still be checked against the candidate's own forward.
-            if tolerant:
-                return ForwardResult("unsupported", text, ran=False)
-            return ForwardResult("FAILED", text)
-        if not np.issubdtype(got.dtype, np.number) or np.iscomplexobj(got):
-            return ForwardResult("FAILED", f"forward {label} has dtype {got.dtype}")
-        g = got.astype(np.float64)
-        w = want.astype(np.float64)
-        eps = float(np.finfo(want.dtype).eps) if np.issubdtype(want.dtype, np.floating) else 2.2e-16
-        rtol = max(FORWARD_RTOL_FLOOR, 10 * default_rtol(eps))
-        diff = np.abs(g - w)
-        bad = ~(diff <= rtol * (np.abs(w) + rms(w)))
-        if np.any(bad):
-            k = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), w.shape)
-            index = tuple(int(i) for i in k)
-            text = (
-                f"forward {label} differs from the reference at {int(bad.sum())} of {w.size} "
-                f"entries; worst at index {index}: yours {g[k]:.8g}, reference {w[k]:.8g} "
-                f"(rtol {rtol:.1g})"
-            )
-            if tolerant and not _uses_general_settings(spec, case, forward, outputs):
-                # Beyond the CS231n contract a layer that silently ignores a setting (groups,
-                # padding of a pool) returns the right shape with other values: it does not
-                # handle that geometry, which is no bug in what it was asked to do. A layer
-                # whose output does depend on those settings is held to them.
-                return ForwardResult("unsupported", text, ran=False)
-            return ForwardResult(
-                "FAILED",
-                f"{text}. A forward bug with a backward consistent with it passes a gradient "
-                "check, so the forward is compared first.",
-            )
-    return ForwardResult("ok")
-
-
-def _uses_general_settings(
-    spec: Spec, case: Case, forward: Callable[..., Any], outputs: list[np.ndarray]
-) -> bool:
-    """Whether the candidate's output changes when the general-only settings are removed."""
-    if spec.without_general is None:
-        return False
-    stripped = spec.without_general(case)
-    try:
-        again = _outputs(spec, forward(*copy.deepcopy(stripped.args)))
-    except (Exception, SystemExit):
-        return True  # it cannot even run without them: it reads them
-    return any(a.shape != o.shape or not np.array_equal(a, o) for a, o in zip(again, outputs))
+_Failure = tuple[Case, ForwardResult, "Report | None"]
 
 
 class _CaseFailed(Exception):
@@ -215,26 +49,79 @@ class _CaseFailed(Exception):
 class _State:
     outcome: Outcome
     deadline: float
-    failure: tuple[Case, ForwardResult, Report | None] | None = None
+    failure: _Failure | None = None
+    uninformative: _Failure | None = None  # a failing case too degenerate to show the bug
     unsupported: str = ""
+    refused: list[str] = field(default_factory=list)
 
 
-def _phase(
-    spec: Spec,
-    forward: Callable[..., Any],
-    backward: Callable[..., Any] | None,
-    state: _State,
-    *,
-    general: bool,
-    tolerant: bool,
-    examples: int,
-    seed: int,
-    dtype: Any,
-    options: dict[str, Any],
-) -> None:
-    @hypothesis_seed(seed)
+@dataclass(frozen=True)
+class _Search:
+    spec: Spec
+    forward: Callable[..., Any]
+    backward: Callable[..., Any] | None
+    examples: int
+    seed: int
+    dtype: Any
+    options: dict[str, Any]
+
+    def check(self, case: Case, **extra: Any) -> Report:
+        return check_case(self.spec, case, self.forward, self.backward, seed=self.seed,
+                          **{**self.options, **extra})
+
+
+def _judge(search: _Search, state: _State, case: Case, *, tolerant: bool) -> _Failure | None:
+    """Check one case; returns it as a failure, or None when the layer passes it."""
+    spec = search.spec
+    fwd = compare_forward(spec, case, search.forward, tolerant=tolerant)
+    if fwd.status == "unsupported":
+        state.outcome.n_skipped += 1
+        state.unsupported = state.unsupported or f"{fwd.message} (case {case.describe()})"
+        return None
+    report = None
+    if fwd.ran:
+        # While hypothesis searches and shrinks, a verdict is enough; the smallest
+        # failing case is localised once, at the end.
+        report = search.check(case, localise=False)
+        state.outcome.n_evaluations += report.n_evaluations
+    state.outcome.n_cases += 1
+    if report is not None and spec.differentiated is not None and not spec.differentiated(case):
+        _undifferentiated(search, state, case, report)
+        report = None
+    if report is not None:
+        for warning in report.warnings:
+            state.outcome.add_warning(warning, case.describe())
+    if fwd.status == "ok" and (report is None or report.passed):
+        return None
+    return case, fwd, report
+
+
+def _undifferentiated(search: _Search, state: _State, case: Case, report: Report) -> None:
+    """A backward on a cache the course never differentiates: refusing is fine, wrong is a warning."""
+    if report.passed:
+        return
+    names = search.backward.__name__ if search.backward is not None else "backward"
+    refused = [v for v in report.failures if v.kind == "backward_error"]
+    if refused:
+        if not state.refused:
+            state.refused.append(
+                f"{names} refuses a cache from this case ({case.describe()}): {refused[0].message}. "
+                "The course never calls it there, so this is no failure.")
+        return
+    wrong = [f"d{n}" for n in report.failed_gradients] + [v.kind for v in report.failures]
+    state.outcome.add_warning(Violation(
+        "test_mode_backward",
+        f"{names} gives wrong results on a cache from this case ({', '.join(wrong)}); the course "
+        "only differentiates train mode, so the layer is judged by its forward here"),
+        case.describe())
+
+
+def _phase(search: _Search, state: _State, *, general: bool, tolerant: bool) -> None:
+    spec = search.spec
+
+    @hypothesis_seed(search.seed)
     @settings(
-        max_examples=examples,
+        max_examples=search.examples,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
@@ -242,31 +129,89 @@ def _phase(
         print_blob=False,
         report_multiple_bugs=False,
     )
-    @given(spec.cases(dtype=np.dtype(dtype), general=general))
+    @given(spec.cases(dtype=np.dtype(search.dtype), general=general))
     def body(case: Case) -> None:
         if state.failure is not None and time.monotonic() > state.deadline:
             return  # out of time for shrinking: keep the smallest failure found so far
-        fwd = compare_forward(spec, case, forward, tolerant=tolerant)
-        if fwd.status == "unsupported":
-            state.outcome.n_skipped += 1
-            state.unsupported = state.unsupported or f"{fwd.message} (case {case.describe()})"
+        failure = _judge(search, state, case, tolerant=tolerant)
+        if failure is None:
             return
-        report = None
-        if fwd.ran:
-            # While hypothesis searches and shrinks, a verdict is enough; the smallest
-            # failing case is localised once, at the end.
-            report = check_case(spec, case, forward, backward, seed=seed, localise=False, **options)
-            state.outcome.n_evaluations += report.n_evaluations
-        state.outcome.n_cases += 1
-        if fwd.status != "ok" or (report is not None and not report.passed):
-            state.failure = (case, fwd, report)
-            raise _CaseFailed
+        if spec.informative is not None and not spec.informative(case):
+            # Too degenerate to show the bug (a statistic over two entries): shrink towards
+            # an informative failing case instead, and fall back to this one.
+            state.uninformative = state.uninformative or failure
+            return
+        state.failure = failure
+        raise _CaseFailed
 
     try:
         body()
     except Exception:
         if state.failure is None:
             raise
+
+
+def _check_once(search: _Search, geometry: str, budget: float) -> Outcome:
+    started = time.monotonic()
+    spec = search.spec
+    backward_name = getattr(search.backward, "__name__", None) if search.backward else None
+    names = (getattr(search.forward, "__name__", spec.name), backward_name)
+    outcome = Outcome(spec=spec.name, functions=names)
+    state = _State(outcome, deadline=started + budget)
+    phases = {
+        "cs231n": [(False, False)],
+        "general": [(True, False)],
+        "auto": [(False, False)] + ([(True, True)] if spec.general else []),
+    }[geometry]
+    for general, tolerant in phases:
+        _phase(search, state, general=general, tolerant=tolerant)
+        if state.failure is not None:
+            break
+    state.failure = state.failure or state.uninformative
+    outcome.gradients = {name: "ok" for name in spec.wrt}
+    if state.unsupported and outcome.n_skipped:
+        outcome.notes.append(
+            f"{outcome.n_skipped} generated case(s) beyond the CS231n contract were skipped "
+            f"because your layer does not handle them: {state.unsupported}"
+        )
+    outcome.notes += state.refused
+    if state.failure is not None:
+        _report_failure(search, outcome, state.failure)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _report_failure(search: _Search, outcome: Outcome, failure: _Failure) -> None:
+    """Localise the smallest failing case and fill the outcome's verdicts from it."""
+    case, fwd, report = failure
+    if report is not None and not report.passed:
+        search_report = report
+        report = search.check(case)
+        outcome.n_evaluations += report.n_evaluations
+        if report.passed:
+            # Failed once, passed on the same case now: the verdict stands, and the
+            # layer is not deterministic (an unseeded random draw, global state).
+            report = search_report
+            outcome.contract.append("nondeterministic")
+            outcome.notes.append(
+                "this case failed during the search but passed when checked again: your "
+                "layer gives different results for the same inputs (an unseeded random "
+                "draw, or state kept between calls)")
+        if any(g.status == "failed" and g.n_checked < _FEW for g in report.gradients.values()):
+            larger_case = _larger_failing_case(search)
+            if larger_case is not None:
+                larger = search.check(larger_case)
+                outcome.n_evaluations += larger.n_evaluations
+                _borrow_diagnoses(report, larger, larger_case)
+    outcome.failing_case = case.describe()
+    outcome.forward = "ok" if fwd.status == "ok" else "FAILED"
+    outcome.forward_message = fwd.message
+    outcome.report = report
+    if report is not None:
+        outcome.report_text = str(report)
+        outcome.take_verdicts(report)
+    else:
+        outcome.gradients = {name: "-" for name in search.spec.wrt}
 
 
 def check_candidate(
@@ -286,62 +231,58 @@ def check_candidate(
     ``geometry``: ``cs231n`` draws only the assignment's contract, ``general`` every valid
     geometry (all must work), ``auto`` both, skipping general cases the candidate visibly
     does not support. ``budget`` bounds, in seconds, the time spent shrinking a failure.
+
+    Where the spec knows several course years' conventions, the layer is held to the one
+    its docstring states (else the current one); if it fails there but passes under
+    another, it passes with a note, and with a ``convention`` warning when that one is
+    neither the current course's nor stated in its docstring.
     """
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry={geometry!r} is not one of {', '.join(GEOMETRIES)}")
-    started = time.monotonic()
-    backward_name = getattr(backward, "__name__", None) if backward else None
-    names = (getattr(forward, "__name__", spec.name), backward_name)
-    outcome = Outcome(spec=spec.name, functions=names)
-    state = _State(outcome, deadline=started + budget)
-    phases = {
-        "cs231n": [(False, False)],
-        "general": [(True, False)],
-        "auto": [(False, False)] + ([(True, True)] if spec.general else []),
-    }[geometry]
-    for general, tolerant in phases:
-        _phase(spec, forward, backward, state, general=general, tolerant=tolerant,
-               examples=examples, seed=seed, dtype=dtype, options=options)
-        if state.failure is not None:
-            break
-    outcome.gradients = {name: "ok" for name in spec.wrt}
-    if state.unsupported and outcome.n_skipped:
-        outcome.notes.append(
-            f"{outcome.n_skipped} generated case(s) beyond the CS231n contract were skipped "
-            f"because your layer does not handle them: {state.unsupported}"
-        )
-    if state.failure is not None:
-        case, fwd, report = state.failure
-        if report is not None and not report.passed:
-            search_report = report
-            report = check_case(spec, case, forward, backward, seed=seed, **options)
-            outcome.n_evaluations += report.n_evaluations
-            if report.passed:
-                # Failed once, passed on the same case now: the verdict stands, and the
-                # layer is not deterministic (an unseeded random draw, global state).
-                report = search_report
-                outcome.contract.append("nondeterministic")
-                outcome.notes.append(
-                    "this case failed during the search but passed when checked again: your "
-                    "layer gives different results for the same inputs (an unseeded random "
-                    "draw, or state kept between calls)")
-            if any(g.status == "failed" and g.n_checked < _FEW for g in report.gradients.values()):
-                larger_case = _larger_failing_case(spec, forward, backward, seed, dtype, options)
-                if larger_case is not None:
-                    larger = check_case(spec, larger_case, forward, backward, seed=seed, **options)
-                    outcome.n_evaluations += larger.n_evaluations
-                    _borrow_diagnoses(report, larger, larger_case)
-        outcome.failing_case = case.describe()
-        outcome.forward = "ok" if fwd.status == "ok" else "FAILED"
-        outcome.forward_message = fwd.message
-        outcome.report = report
-        if report is not None:
-            outcome.report_text = str(report)
-            _gradient_verdicts(outcome, report)
-        else:
-            outcome.gradients = {name: "-" for name in spec.wrt}
-    outcome.seconds = time.monotonic() - started
+
+    def under(convention: Convention | None) -> Outcome:
+        adapted = convention.apply(spec) if convention is not None else spec
+        search = _Search(adapted, forward, backward, examples, seed, dtype, options)
+        return _check_once(search, geometry, budget)
+
+    if not spec.conventions:
+        return under(None)
+    current = spec.conventions[0]
+    stated = stated_convention(spec, forward)
+    first = stated or current
+    outcome = under(first)
+    if first is not current:
+        outcome.notes.append(f"held to the convention your docstring states: {first.name}")
+    if outcome.passed:
+        return outcome
+    for other in spec.conventions:
+        if other is first:
+            continue
+        alternative = under(other)
+        if alternative.passed:
+            alternative.seconds += outcome.seconds
+            _name_convention(alternative, other, current, stated)
+            return alternative
     return outcome
+
+
+def stated_convention(spec: Spec, forward: Callable[..., Any]) -> Convention | None:
+    """The convention the forward's own docstring states, if exactly one is stated."""
+    doc = " ".join((inspect.getdoc(forward) or "").split())
+    found = [c for c in spec.conventions if re.search(c.stated, doc, flags=re.IGNORECASE)]
+    return found[0] if len(found) == 1 else None
+
+
+def _name_convention(outcome: Outcome, used: Convention, current: Convention,
+                     stated: Convention | None) -> None:
+    said = f"your docstring states {stated.name}" if stated is not None else "your docstring states none"
+    text = (f"your layer follows another convention than expected ({said}): {used.name}; "
+            f"checked under it, and it passes")
+    if used is current:
+        outcome.notes.append(f"{text}. That is the current course's convention.")
+    else:
+        outcome.add_warning(Violation(
+            "convention", f"{text}. The current course's convention is {current.name}."))
 
 
 _FEW = 6
@@ -351,22 +292,21 @@ def _size(case: Case) -> int:
     return sum(a.size for a in case.args if isinstance(a, np.ndarray))
 
 
-def _larger_failing_case(
-    spec: Spec, forward: Callable[..., Any], backward: Callable[..., Any] | None,
-    seed: int, dtype: Any, options: dict[str, Any],
-) -> Case | None:
+def _larger_failing_case(search: _Search) -> Case | None:
     """The largest of a few more generated cases on which the candidate also fails."""
     found: list[Case] = []
+    spec = search.spec
 
-    @hypothesis_seed(seed + 1)
+    @hypothesis_seed(search.seed + 1)
     @settings(max_examples=12, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(spec.cases(dtype=np.dtype(dtype), general=False))
+    @given(spec.cases(dtype=np.dtype(search.dtype), general=False))
     def body(case: Case) -> None:
-        if _size(case) < 2 * _FEW or compare_forward(spec, case, forward, tolerant=True).status != "ok":
+        if _size(case) < 2 * _FEW or (spec.differentiated is not None and not spec.differentiated(case)):
             return
-        report = check_case(spec, case, forward, backward, seed=seed, localise=False, **options)
-        if not report.passed:
+        if compare_forward(spec, case, search.forward, tolerant=True).status != "ok":
+            return
+        if not search.check(case, localise=False).passed:
             found.append(case)
 
     try:
@@ -386,16 +326,3 @@ def _borrow_diagnoses(smallest: Report, larger: Report, larger_case: Case) -> No
             continue
         if g.diagnosis is None or g.n_checked < _FEW:
             g.diagnosis = f"{other.diagnosis} (diagnosed on a larger failing case: {larger_case.describe()})"
-
-
-_SHORT = {"gradient_shape": "shape", "gradient_type": "type", "gradient_nonfinite": "NaN"}
-
-
-def _gradient_verdicts(outcome: Outcome, report: Report) -> None:
-    by_argument = {v.argument: v.kind for v in report.violations if v.argument}
-    for name, g in report.gradients.items():
-        if g.status == "not compared":
-            outcome.gradients[name] = _SHORT.get(by_argument.get(name, ""), "-")
-        else:
-            outcome.gradients[name] = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
-    outcome.contract += [v.kind for v in report.violations if v.kind not in _SHORT]

@@ -29,7 +29,7 @@ from gradcheck.compare import (
 )
 from gradcheck.contract import UserCodeError, Violation
 from gradcheck.diagnose import diagnose_overlap, diagnose_values
-from gradcheck.report import DirectionalCheck, GradientMismatch, GradientResult, Report
+from gradcheck.report import DirectionalCheck, GradientResult, Report, raise_or_warn
 
 __all__ = [
     "MODES",
@@ -168,22 +168,21 @@ def check_loss(
                          samples=samples, directions=directions, rng=rng, localise=localise)
 
 
-def assert_gradients(*args: Any, **kwargs: Any) -> Report:
-    """:func:`check_layer`, raising :class:`GradientMismatch` (an AssertionError) on failure."""
+def assert_gradients(*args: Any, strict: bool = False, **kwargs: Any) -> Report:
+    """:func:`check_layer`, raising :class:`GradientMismatch` (an AssertionError) on failure.
+
+    Warnings (a write into ``dout`` or an input) are emitted as
+    :class:`~gradcheck.report.GradcheckWarning`; ``strict=True`` raises on them too.
+    """
     __tracebackhide__ = True
-    report = check_layer(*args, **kwargs)
-    if not report.passed:
-        raise GradientMismatch(report)
-    return report
+    return raise_or_warn(check_layer(*args, **kwargs), strict=strict)
 
 
-def assert_loss_gradients(*args: Any, **kwargs: Any) -> Report:
-    """:func:`check_loss`, raising :class:`GradientMismatch` (an AssertionError) on failure."""
+def assert_loss_gradients(*args: Any, strict: bool = False, **kwargs: Any) -> Report:
+    """:func:`check_loss`, raising :class:`GradientMismatch` (an AssertionError) on failure
+    (and warning as :func:`assert_gradients` does)."""
     __tracebackhide__ = True
-    report = check_loss(*args, **kwargs)
-    if not report.passed:
-        raise GradientMismatch(report)
-    return report
+    return raise_or_warn(check_loss(*args, **kwargs), strict=strict)
 
 
 def check_problem(
@@ -310,7 +309,8 @@ class _Checker:
         and localises the error.
         """
         p = self.p
-        if p.violations or any(g is None for g in p.analytic) or self.requested not in ("auto", "central"):
+        failing = any(not v.is_warning for v in p.violations)
+        if failing or any(g is None for g in p.analytic) or self.requested not in ("auto", "central"):
             return False
         direction = [_direction(self.rng, x) for x in p.base]
         h = float(np.cbrt(num.EPS))

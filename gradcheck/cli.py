@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="dtype of the generated inputs")
     check.add_argument("--json", metavar="OUT", help="write machine-readable results to OUT")
     check.add_argument("--quiet", action="store_true", help="print only failures and the summary")
+    check.add_argument("--strict", action="store_true",
+                       help="fail layers with warnings too (writes into dout or inputs, a wrong "
+                       "backward in a mode the course never differentiates, another year's convention)")
     sub.add_parser("list", help="list the known layers and their signatures")
     return parser
 
@@ -124,15 +127,18 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         status, results, unmatched = _check_paths(args, options, out)
     if status is not None:
         return status
-    failed = [r for r in results if not r.passed]
+    failed = [r for r in results if not r.passes(args.strict)]
     _print_results(results, unmatched, args, out)
+    warned = sum(1 for r in results if r.passed and r.warnings)
+    with_warnings = f" ({warned} with warnings)" if warned else ""
     out.write(
-        f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-        f"in {time.perf_counter() - started:.1f} s\n"
+        f"\n{len(results) - len(failed)} passed{with_warnings if not args.strict else ''}, "
+        f"{len(failed)} failed in {time.perf_counter() - started:.1f} s\n"
     )
     if args.json:
         payload = {
             "passed": not failed,
+            "strict": args.strict,
             "seed": args.seed,
             "layers": [r.to_dict() for r in results],
             "unmatched": unmatched,
@@ -214,11 +220,11 @@ def _check_paths(
 def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.Namespace,
                    out: TextIO) -> None:
     if not args.quiet:
-        out.write(_table(results) + "\n")
+        out.write(_table(results, args.strict) + "\n")
     for r in results:
         if r.passed:
             continue
-        out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): FAILED\n")
+        out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): {r.verdict}\n")
         if r.error:
             out.write(f"  {r.error}\n")
             continue
@@ -231,6 +237,11 @@ def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.
             out.write("\n" + text + "\n")
         for note in r.notes:
             out.write(f"  note: {note}\n")
+    for r in results:
+        if r.passed and r.warnings:
+            failing = " (fails under --strict)" if args.strict else ""
+            out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): passed with warnings{failing}\n")
+            out.writelines(_warning_lines(r))
     if not args.quiet:
         notes = [(r, n) for r in results if r.passed for n in r.notes]
         for r, note in notes:
@@ -245,14 +256,30 @@ def _functions(r: Outcome) -> str:
     return forward if backward is None else f"{forward}/{backward}"
 
 
-def _table(results: list[Outcome]) -> str:
+def _warning_lines(r: Outcome) -> list[str]:
+    lines = []
+    for w in r.warnings:
+        case = f" (case {w['case']})" if w.get("case") else ""
+        lines.append(f"  warning [{w['kind']}]: {w['message']}{case}\n")
+        if w.get("why"):
+            lines.append(f"    why it matters although every result is right: {w['why']}.\n")
+    return lines
+
+
+def _table(results: list[Outcome], strict: bool = False) -> str:
     rows = [["layer", "functions", "cases", "forward", "gradients", "time", "verdict"]]
     for r in results:
         grads = "  ".join(f"d{k}:{v}" for k, v in r.gradients.items())
         if r.contract:
             grads += "  contract:" + ",".join(r.contract)
+        if r.warnings:
+            grads += "  warning:" + ",".join(w["kind"] for w in r.warnings)
         cases = str(r.n_cases) + (f"+{r.n_skipped} skipped" if r.n_skipped else "")
-        verdict = "passed" if r.passed else ("ERROR" if r.error else "FAILED")
+        verdict = r.verdict
+        if verdict == "warning" and strict:
+            verdict = "FAILED (strict)"
+        elif verdict == "warning":
+            verdict = "passed*"
         rows.append([r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)

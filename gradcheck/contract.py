@@ -18,6 +18,7 @@ import numpy as np
 from gradcheck.diagnose import diagnose_shape
 
 __all__ = [
+    "WARNING_KINDS",
     "Stop",
     "UserCodeError",
     "Violation",
@@ -32,16 +33,41 @@ __all__ = [
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+# Hazards that leave every result right: shown and explained, but no failure (``--strict``
+# makes them failures). A write that does change a result is caught by the gradient check.
+WARNING_KINDS = {
+    "dout_mutated": "a later layer that reuses dout (a residual connection, a gradient that is "
+                    "accumulated or logged) sees the changed values",
+    "input_mutated": "any graph that reuses the array (a residual connection, the next layer "
+                     "reading the same activations, a training loop that keeps x) sees the "
+                     "changed values",
+    "test_mode_backward": "the course only calls backward after a train-mode forward; a "
+                          "test-mode cache is never differentiated there",
+    "convention": "your code follows a convention other than the current course's; code that "
+                  "calls it with the current convention gets other results",
+}
+
+
 class Violation(NamedTuple):
-    """One breach of the backward-pass contract.
+    """One breach of the backward-pass contract, or a hazard that breaks nothing.
 
     ``kind`` is a stable identifier such as ``"gradient_shape"``; ``argument`` names the
-    input concerned, when there is one.
+    input concerned, when there is one. Kinds in :data:`WARNING_KINDS` are warnings: the
+    layer still passes (``--strict`` fails it).
     """
 
     kind: str
     message: str
     argument: str | None = None
+
+    @property
+    def is_warning(self) -> bool:
+        return self.kind in WARNING_KINDS
+
+    @property
+    def why(self) -> str:
+        """Why a warning matters although every result is right ("" for failures)."""
+        return WARNING_KINDS.get(self.kind, "")
 
 
 class Stop(Exception):

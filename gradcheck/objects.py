@@ -23,6 +23,7 @@ from gradcheck.contract import (
     UserCodeError,
     Violation,
     check_unchanged,
+    describe_mutation,
     parse_gradients,
     repeatable,
 )
@@ -140,8 +141,12 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
         given = [d.copy() for d in douts]
         params.zero_grads()
         dx = _call("backward", layer.backward, *given)
-        if any(not np.array_equal(a, b) for a, b in zip(douts, given)):
-            problem.violations.append(Violation("dout_mutated", "backward wrote into dout"))
+        for before, after in zip(douts, given):
+            if not np.array_equal(before, after):
+                problem.violations.append(Violation(
+                    "dout_mutated", f"backward wrote into the upstream gradient dout: "
+                    f"{describe_mutation(before, after)}. Never modify dout in place."))
+                break
         dxs = dx if isinstance(dx, tuple) else (dx,)
         grads_in, found = parse_gradients(dxs, list(inputs), list(range(len(inputs))), input_names)
         problem.violations += found

@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed for generated cases and upstream gradients (default 0)")
     group.addoption("--gradcheck-timeout", type=float, default=_TIMEOUT, metavar="SECONDS",
                     help=f"time limit per layer (default {_TIMEOUT:g})")
+    group.addoption("--gradcheck-strict", action="store_true", default=False,
+                    help="fail on warnings too (writes into dout or inputs, a wrong test-mode "
+                    "backward, another course year's convention); by default they are warnings")
 
 
 def _options(config: pytest.Config) -> dict[str, Any]:
@@ -62,7 +65,8 @@ def gradcheck(request: pytest.FixtureRequest) -> Checker:
     """Check layers from your own tests: ``.layer``, ``.loss``, ``.like(name, fwd, bwd)``."""
     options = _options(request.config)
     return Checker(seed=options["seed"], method=options["method"], mode=options["mode"],
-                   examples=options["examples"], geometry=options["geometry"])
+                   examples=options["examples"], geometry=options["geometry"],
+                   strict=bool(request.config.getoption("gradcheck_strict")))
 
 
 class _LayerFailed(Exception):
@@ -80,15 +84,17 @@ class GradcheckItem(pytest.Item):
 
     def runtest(self) -> None:
         from gradcheck.isolation import check_isolated
-        from gradcheck.testing import describe_outcome
+        from gradcheck.testing import LayerMismatch, warn_or_raise
 
         if self.error:
             raise _LayerFailed(self.error)
         options = _options(self.config)
         outcome = check_isolated(self.target, self.match, options,
                                   float(self.config.getoption("gradcheck_timeout")))
-        if not outcome.passed:
-            raise _LayerFailed(describe_outcome(outcome))
+        try:
+            warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")))
+        except LayerMismatch as exc:
+            raise _LayerFailed(str(exc)) from None
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, _LayerFailed):

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.contract import Violation
 
-__all__ = ["DirectionalCheck", "GradientMismatch", "GradientResult", "Mismatch", "Report"]
+__all__ = [
+    "DirectionalCheck",
+    "GradcheckWarning",
+    "GradientMismatch",
+    "GradientResult",
+    "Mismatch",
+    "Report",
+    "raise_or_warn",
+    "warning_dict",
+    "warning_lines",
+]
 
 METHOD_NAMES = {
     "complex": "complex step",
@@ -146,7 +157,25 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return not self.violations and all(g.passed for g in self.gradients.values())
+        """Every gradient right and no breach of the contract (warnings allowed)."""
+        return not self.failures and all(g.passed for g in self.gradients.values())
+
+    @property
+    def failures(self) -> list[Violation]:
+        """Contract breaches that fail the check."""
+        return [v for v in self.violations if not v.is_warning]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        """Hazards that leave every result right (a write into ``dout`` or an input)."""
+        return [v for v in self.violations if v.is_warning]
+
+    @property
+    def verdict(self) -> str:
+        """``"passed"``, ``"warning"`` (passed, with warnings) or ``"FAILED"``."""
+        if not self.passed:
+            return "FAILED"
+        return "warning" if self.warnings else "passed"
 
     def __bool__(self) -> bool:
         return self.passed
@@ -162,7 +191,7 @@ class Report:
         return f"{text} ({self.method_note})" if self.method_note else text
 
     def __str__(self) -> str:
-        verdict = "passed" if self.passed else "FAILED"
+        verdict = {"warning": "passed with warnings"}.get(self.verdict, self.verdict)
         lines = [
             f"gradcheck {self.label}: {verdict}",
             f"  method: {self._method_text()}",
@@ -171,9 +200,12 @@ class Report:
         if self.gradients:
             lines.append("")
             lines += _table(self.gradients.values())
-        if self.violations:
+        if self.failures:
             lines += ["", "Contract violations:"]
-            lines += [f"  - {v.message} [{v.kind}]" for v in self.violations]
+            lines += [f"  - {v.message} [{v.kind}]" for v in self.failures]
+        if self.warnings:
+            lines += ["", "Warnings (every result is right; --strict makes these failures):"]
+            lines += warning_lines(self.warnings)
         if self.error_detail:
             lines += ["", "Traceback of your code (most recent call last):"]
             lines += ["  " + line for line in self.error_detail.splitlines()]
@@ -204,17 +236,19 @@ class Report:
             "seed": self.seed,
             "n_evaluations": self.n_evaluations,
             "gradients": {name: g.to_dict() for name, g in self.gradients.items()},
+            "verdict": self.verdict,
             "violations": [
                 {"kind": v.kind, "message": v.message, "argument": v.argument}
-                for v in self.violations
+                for v in self.failures
             ],
+            "warnings": [warning_dict(v) for v in self.warnings],
             "notes": list(self.notes),
             "error_detail": self.error_detail,
         }
 
     def _repr_html_(self) -> str:
-        verdict = "passed" if self.passed else "FAILED"
-        colour = "#1a7f37" if self.passed else "#cf222e"
+        verdict = self.verdict
+        colour = {"passed": "#1a7f37", "warning": "#9a6700"}.get(verdict, "#cf222e")
         rows = []
         for g in self.gradients.values():
             cell = "ok" if g.passed else g.status
@@ -235,11 +269,30 @@ class Report:
             *rows,
             "</table>",
         ]
-        if self.violations:
+        if self.failures:
             parts.append("<ul>" + "".join(
-                f"<li>{html.escape(v.message)}</li>" for v in self.violations) + "</ul>")
+                f"<li>{html.escape(v.message)}</li>" for v in self.failures) + "</ul>")
+        if self.warnings:
+            parts.append("<b>Warnings</b> (every result is right):<ul>" + "".join(
+                f"<li>{html.escape(v.message)} <i>Why it matters: {html.escape(v.why)}.</i></li>"
+                for v in self.warnings) + "</ul>")
         parts.append("</div>")
         return "".join(parts)
+
+
+def warning_dict(v: Violation) -> dict[str, Any]:
+    """A warning as JSON: ``{"kind", "message", "why", "argument"}``."""
+    return {"kind": v.kind, "message": v.message, "why": v.why, "argument": v.argument}
+
+
+def warning_lines(warnings: list[Violation], indent: str = "  ") -> list[str]:
+    """Each warning with its kind, then why it matters although every result is right."""
+    lines = []
+    for v in warnings:
+        lines.append(f"{indent}- {v.message} [{v.kind}]")
+        if v.why:
+            lines.append(f"{indent}  Why it matters: {v.why}.")
+    return lines
 
 
 def _table(gradients: Any) -> list[str]:
@@ -301,3 +354,25 @@ class GradientMismatch(AssertionError):
     def __init__(self, report: Report) -> None:
         self.report = report
         super().__init__(str(report))
+
+
+class GradcheckWarning(UserWarning):
+    """A hazard that leaves every result right (a write into ``dout`` or an input, a wrong
+    backward in a mode the course never differentiates, another year's convention).
+
+    pytest shows these in its warnings summary; ``-W error::gradcheck.GradcheckWarning``
+    (or ``--gradcheck-strict``) turns them into failures.
+    """
+
+
+def raise_or_warn(report: Report, *, strict: bool = False, stacklevel: int = 3) -> Report:
+    """Raise :class:`GradientMismatch` for a failure (or, with ``strict``, a warning);
+    emit each warning as a :class:`GradcheckWarning` otherwise."""
+    __tracebackhide__ = True
+    if not report.passed or (strict and report.warnings):
+        raise GradientMismatch(report)
+    for v in report.warnings:
+        warnings.warn(GradcheckWarning(f"{report.label}: {v.message} Why it matters: {v.why}."),
+                      stacklevel=stacklevel)
+    return report
+

@@ -44,8 +44,8 @@ class SpecResult:
         if self.failure is not None:
             for name, g in self.failure.gradients.items():
                 verdicts[name] = "ok" if g.status == "passed" else "FAILED"
-            if self.failure.violations and all(v == "ok" for v in verdicts.values()):
-                for v in self.failure.violations:
+            if self.failure.failures and all(v == "ok" for v in verdicts.values()):
+                for v in self.failure.failures:
                     if v.argument in verdicts:
                         verdicts[v.argument] = "FAILED"
         return verdicts

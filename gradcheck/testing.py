@@ -10,15 +10,16 @@ full report when the check fails, and returns the result otherwise.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.check import check_layer, check_loss
-from gradcheck.report import GradientMismatch, Report
+from gradcheck.report import GradcheckWarning, Report, raise_or_warn
 from gradcheck.specs import get_spec
 
-__all__ = ["Checker", "LayerMismatch", "check_like"]
+__all__ = ["Checker", "LayerMismatch", "check_like", "describe_outcome", "warn_or_raise"]
 
 
 class LayerMismatch(AssertionError):
@@ -30,9 +31,9 @@ class LayerMismatch(AssertionError):
 
 
 def describe_outcome(outcome: Outcome) -> str:
-    """A failing outcome as text: the smallest case, the forward verdict, the report."""
-    head = f"{outcome.spec} ({outcome.functions[0]}): {'passed' if outcome.passed else 'FAILED'}"
-    lines = [head]
+    """An outcome as text: the smallest failing case, the forward verdict, the report, warnings."""
+    verdict = {"warning": "passed with warnings"}.get(outcome.verdict, outcome.verdict)
+    lines = [f"{outcome.spec} ({outcome.functions[0]}): {verdict}"]
     if outcome.error:
         lines.append(f"  {outcome.error}")
     if outcome.failing_case:
@@ -41,8 +42,24 @@ def describe_outcome(outcome: Outcome) -> str:
         lines.append(f"  forward: {outcome.forward_message}")
     if outcome.report_text:
         lines += ["", outcome.report_text]
+    for w in outcome.warnings:
+        case = f" (case {w['case']})" if w.get("case") else ""
+        lines.append(f"  warning [{w['kind']}]: {w['message']}{case}")
+        if w.get("why"):
+            lines.append(f"    why it matters although every result is right: {w['why']}.")
     lines += [f"  note: {note}" for note in outcome.notes]
     return "\n".join(lines)
+
+
+def warn_or_raise(outcome: Outcome, *, strict: bool = False) -> Outcome:
+    """Raise :class:`LayerMismatch` for a failure (or, with ``strict``, a warning); emit a
+    :class:`~gradcheck.report.GradcheckWarning` for a pass with warnings."""
+    __tracebackhide__ = True
+    if not outcome.passes(strict):
+        raise LayerMismatch(outcome)
+    if outcome.warnings:
+        warnings.warn(GradcheckWarning(describe_outcome(outcome)), stacklevel=3)
+    return outcome
 
 
 def check_like(
@@ -63,9 +80,14 @@ def check_like(
 
 
 class Checker:
-    """What the ``gradcheck`` fixture provides; ``defaults`` apply to every call."""
+    """What the ``gradcheck`` fixture provides; ``defaults`` apply to every call.
 
-    def __init__(self, **defaults: Any) -> None:
+    Failures raise; warnings are emitted as :class:`~gradcheck.report.GradcheckWarning`
+    (``strict=True`` raises on them too).
+    """
+
+    def __init__(self, *, strict: bool = False, **defaults: Any) -> None:
+        self.strict = strict
         self.defaults = defaults
 
     def _opts(self, options: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -79,17 +101,13 @@ class Checker:
         __tracebackhide__ = True
         report = check_layer(forward, backward, *args,
                              **self._opts(options, ("method", "mode", "seed")))
-        if not report.passed:
-            raise GradientMismatch(report)
-        return report
+        return raise_or_warn(report, strict=self.strict)
 
     def loss(self, loss_fn: Callable[..., Any], *args: Any, **options: Any) -> Report:
         """Check one call of a loss, like :func:`gradcheck.assert_loss_gradients`."""
         __tracebackhide__ = True
         report = check_loss(loss_fn, *args, **self._opts(options, ("method", "mode", "seed")))
-        if not report.passed:
-            raise GradientMismatch(report)
-        return report
+        return raise_or_warn(report, strict=self.strict)
 
     def like(self, name: str, forward: Callable[..., Any],
              backward: Callable[..., Any] | None = None, **options: Any) -> Outcome:
@@ -97,6 +115,4 @@ class Checker:
         __tracebackhide__ = True
         allowed = ("method", "mode", "seed", "examples", "geometry")
         outcome = check_like(name, forward, backward, **self._opts(options, allowed))
-        if not outcome.passed:
-            raise LayerMismatch(outcome)
-        return outcome
+        return warn_or_raise(outcome, strict=self.strict)

@@ -10,7 +10,7 @@ from hypothesis import settings
 from benchmarks import sensitivity, soak
 from benchmarks.mutants import catalogue, run
 
-MUTANTS, VARIANTS = catalogue()
+MUTANTS, VARIANTS, WARNED = catalogue()
 
 
 def test_the_catalogue_is_broad():
@@ -41,6 +41,17 @@ def test_mutant_is_caught_and_named(mutant):
 def test_correct_variant_passes(variant):
     result = run(variant)
     assert result.outcome.passed, f"{variant.name}: false alarm {sorted(result.failing)}\n{result.text}"
+    assert not result.warned, f"{variant.name}: unexpected warnings {sorted(result.warned)}\n{result.text}"
+
+
+@pytest.mark.parametrize("rewrite", WARNED, ids=[w.name for w in WARNED])
+def test_correct_rewrite_with_a_hazard_passes_with_its_warning(rewrite):
+    result = run(rewrite)
+    assert result.outcome.passed, f"{rewrite.name}: false alarm {sorted(result.failing)}\n{result.text}"
+    assert result.warned == rewrite.expect, f"{rewrite.name}: warnings {sorted(result.warned)}\n{result.text}"
+    if rewrite.diagnosis:
+        assert rewrite.diagnosis in result.text, result.text
+    assert not result.outcome.passes(strict=True)
 
 
 def _soak_cases() -> int:

@@ -16,7 +16,7 @@ import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gradcheck.candidate import Outcome
 from gradcheck.discover import Match
@@ -69,7 +69,17 @@ class Mutant(Edit):
 
 @dataclass(frozen=True)
 class Variant(Edit):
-    """A correct rewrite: the verdict must pass."""
+    """A correct rewrite: the verdict must pass (a note is fine, a warning is not)."""
+
+
+@dataclass(frozen=True)
+class Warned(Edit):
+    """A correct rewrite with a hazard (a write into dout, another year's convention): the
+    verdict must pass, with exactly the warnings ``expect`` (kinds), whose text contains
+    ``diagnosis``."""
+
+    expect: frozenset[str] = frozenset()
+    diagnosis: str | None = None
 
 
 @dataclass
@@ -80,7 +90,7 @@ class Result:
     @property
     def failing(self) -> frozenset[str]:
         o = self.outcome
-        names = {g for g, v in o.gradients.items() if v != "ok"}
+        names = {g for g, v in o.gradients.items() if v not in ("ok", "-")}  # "-": not judged
         if o.forward == "FAILED":
             names.add("forward")
         names |= {f"contract:{kind}" for kind in o.contract}
@@ -89,16 +99,27 @@ class Result:
         return frozenset(names)
 
     @property
+    def warned(self) -> frozenset[str]:
+        return frozenset(w["kind"] for w in self.outcome.warnings)
+
+    @property
     def text(self) -> str:
         o = self.outcome
-        return "\n".join([o.error, o.forward_message, o.report_text, *o.notes])
+        return "\n".join([o.error, o.forward_message, o.report_text, *o.notes,
+                          *(w["message"] for w in o.warnings)])
 
     @property
     def verdict_right(self) -> bool:
-        """The mutant is caught and named right, or the variant passes."""
+        """The mutant is caught and named right, the variant passes, the warned rewrite
+        passes with exactly its warnings."""
         if isinstance(self.edit, Variant):
-            return self.outcome.passed
-        assert isinstance(self.edit, Mutant)
+            return self.outcome.passed and not self.warned
+        if isinstance(self.edit, Warned):
+            w = self.edit
+            return (self.outcome.passed and self.warned == w.expect
+                    and (w.diagnosis is None or w.diagnosis in self.text))
+        if not isinstance(self.edit, Mutant):
+            raise TypeError(f"not a catalogue entry: {self.edit!r}")
         m = self.edit
         return (
             not self.outcome.passed
@@ -119,17 +140,25 @@ def run(edit: Edit, directory: Path | None = None) -> Result:
     return Result(edit, outcome)
 
 
-def catalogue() -> tuple[list[Mutant], list[Variant]]:
-    """Every mutant and variant of every family module in this package."""
+class Catalogue(NamedTuple):
+    mutants: list[Mutant]
+    variants: list[Variant]
+    warned: list[Warned]
+
+
+def catalogue() -> Catalogue:
+    """Every mutant, variant and warned rewrite of every family module in this package."""
     from benchmarks.mutants import families
 
     mutants: list[Mutant] = []
     variants: list[Variant] = []
+    warned: list[Warned] = []
     for module in families.MODULES:
         mutants += module.MUTANTS
         variants += module.VARIANTS
-    names = [e.name for e in [*mutants, *variants]]
+        warned += getattr(module, "WARNED", [])
+    names = [e.name for e in [*mutants, *variants, *warned]]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ValueError(f"duplicate catalogue names: {sorted(duplicates)}")
-    return mutants, variants
+    return Catalogue(mutants, variants, warned)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
-__all__ = ["Case", "Spec", "all_specs", "get_spec", "register"]
+__all__ = ["Case", "Convention", "Spec", "all_specs", "get_spec", "register"]
 
 
 class Case(NamedTuple):
@@ -19,6 +19,24 @@ class Case(NamedTuple):
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.geometry.items())
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One course year's convention for a layer (what dropout's ``p`` means, group norm's
+    gamma shape).
+
+    ``stated`` is a regular expression that finds the convention stated in the student's
+    own docstring; ``adapt(spec)`` returns the spec under this convention (its cases,
+    reference and forward check). The first convention of a spec is the current course's.
+    """
+
+    name: str
+    stated: str
+    adapt: Callable[[Spec], Spec] | None = None
+
+    def apply(self, spec: Spec) -> Spec:
+        return spec if self.adapt is None else self.adapt(spec)
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,14 @@ class Spec:
     CS231n contract; ``without_general(case)`` returns the case with the settings that only
     general geometry has (a pool's padding, a convolution's dilation and groups) removed,
     which tells a layer that ignores them from one that uses them wrongly.
+
+    The course's contract beyond the signature: ``differentiated(case)`` is False for cases
+    the course never calls backward on (a test-mode cache: such a backward may refuse, and
+    a wrong one there is a warning); ``informative(case)`` is False for failing cases too
+    degenerate to show a bug (a statistic over two entries), which the search passes over
+    while an informative one can be found; ``state`` names keys the forward writes into
+    its dict argument (running statistics), compared with the reference's;
+    ``conventions`` are the course years' conventions, the current one first.
     """
 
     name: str
@@ -57,6 +83,10 @@ class Spec:
     general: bool = False
     without_general: Callable[[Case], Case] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    differentiated: Callable[[Case], bool] | None = None
+    informative: Callable[[Case], bool] | None = None
+    state: tuple[str, ...] = ()
+    conventions: tuple[Convention, ...] = ()
 
 
 _REGISTRY: dict[str, Spec] = {}

@@ -18,14 +18,16 @@ less than the float32 tolerance relative to ``dx``'s own size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 import reference_layers as ref
-from gradcheck.specs._registry import Case, Spec, register
+from gradcheck.specs._registry import Case, Convention, Spec, register
 from gradcheck.strategies import array_shapes, batch_sizes, seeds
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 KEEP_PROBABILITIES = (0.3, 0.5, 0.8, 1.0)
+DROP_PROBABILITIES = (0.2, 0.5, 0.7)  # p = 1 (drop everything) divides by zero in x / (1 - p)
 
 
 def _min_count(dtype: Any) -> int:
@@ -147,11 +150,12 @@ def spatial_groupnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: b
 
 
 @st.composite
-def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
-    """x (N, d1, ...), dropout_param with keep probability p, mode and a fixed seed."""
+def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True,
+                  probabilities: tuple[float, ...] = KEEP_PROBABILITIES) -> Case:
+    """x (N, d1, ...), dropout_param with probability p, mode and a fixed seed."""
     n = draw(batch_sizes(1, 4))
     dims = draw(array_shapes(min_dims=1, max_dims=3, max_side=4))
-    p = draw(st.sampled_from(KEEP_PROBABILITIES))
+    p = draw(st.sampled_from(probabilities))
     mode = draw(st.sampled_from(("train", "test")))
     seed = draw(seeds())
     rng = np.random.default_rng(seed)
@@ -174,17 +178,21 @@ def _entry(a: np.ndarray, index: tuple[int, ...]) -> str:
     return f"{float(a[index]):.8g}"
 
 
-def dropout_forward_check(case: Case, outputs: list[Any]) -> str | None:
+def dropout_forward_check(case: Case, outputs: list[Any], *, p_keeps: bool = True) -> str | None:
     """Judge a candidate's dropout output without knowing its random generator.
 
-    Test mode (and p = 1) must be the identity. In train mode every entry must be 0
-    (dropped) or ``x / p`` (kept and scaled: inverted dropout), and the number kept must be
-    plausible for a keep probability p (a binomial tail bounded below 1e-9 is a failure:
-    that catches p used as the DROP probability and masks that never drop, on arrays large
-    enough to tell). Returns a message for a wrong output, ``None`` for a plausible one.
+    Test mode (and a keep probability of 1) must be the identity. In train mode every entry
+    must be 0 (dropped) or ``x / p`` (kept and scaled: inverted dropout), and the number
+    kept must be plausible for a keep probability p (a binomial tail bounded below 1e-9 is
+    a failure: that catches p used as the DROP probability and masks that never drop, on
+    arrays large enough to tell). With ``p_keeps=False`` (the course's convention before
+    2018: "We drop each neuron output with probability p") the keep probability is
+    ``1 - p``. Returns a message for a wrong output, ``None`` for a plausible one.
     """
     x, param = case.args
     p, mode = float(param["p"]), param["mode"]
+    if not p_keeps:
+        p = 1.0 - p
     out = np.asarray(outputs[0], dtype=np.float64)
     x64 = np.asarray(x, dtype=np.float64)
     tol = 64 * float(np.finfo(x.dtype).eps) * np.maximum(np.abs(x64) / p, 1e-30)
@@ -220,6 +228,77 @@ def dropout_forward_check(case: Case, outputs: list[Any]) -> str | None:
 
 _NORM_GRADS = "(dx, dgamma, dbeta)"
 
+
+def _trains(case: Case) -> bool:
+    """The course differentiates batch normalisation in train mode only."""
+    return bool(case.geometry.get("mode") != "test")
+
+
+def _statistic_count(case: Case) -> int:
+    """Entries per batch statistic (N, or N * H * W per channel)."""
+    x = case.args[0]
+    return int(x.shape[0] * (x.shape[2] * x.shape[3] if x.ndim == 4 else 1))
+
+
+def _batch_informative(case: Case) -> bool:
+    # With two entries xhat is +-1 whatever x is, and dx is nearly 0: a wrong dx hardly shows.
+    return not _trains(case) or _statistic_count(case) >= 3
+
+
+def _layer_informative(case: Case) -> bool:
+    return bool(case.args[0].shape[1] >= 3)
+
+
+def _group_informative(case: Case) -> bool:
+    x, g = case.args[0], case.args[3]
+    return bool(x.shape[1] // g * x.shape[2] * x.shape[3] >= 3)
+
+
+_BN_CONTRACT: dict[str, Any] = {
+    "differentiated": _trains, "informative": _batch_informative,
+    "state": ("running_mean", "running_var"),
+}
+
+
+def _drop_convention(spec: Spec) -> Spec:
+    """Dropout with p the probability of DROPPING a unit (the course before 2018)."""
+    return dataclasses.replace(
+        spec, cases=partial(dropout_cases, probabilities=DROP_PROBABILITIES),
+        forward_check=partial(dropout_forward_check, p_keeps=False))
+
+
+DROPOUT_CONVENTIONS = (
+    Convention("p is the probability of KEEPING a unit (the course since 2018)",
+               r"keep each neuron output with probability p"),
+    Convention("p is the probability of DROPPING a unit (the course up to 2017)",
+               r"drop each neuron output with probability p", _drop_convention),
+)
+
+
+def _vector_params(case: Case) -> Case:
+    x, gamma, beta, g, param = case.args
+    return Case((x, gamma.reshape(-1), beta.reshape(-1), g, param), case.geometry)
+
+
+def _groupnorm_vector_reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, G: int,
+                                gn_param: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    c = x.shape[1]
+    return ref.spatial_groupnorm_forward(x, gamma.reshape(1, c, 1, 1), beta.reshape(1, c, 1, 1), G, gn_param)
+
+
+def _groupnorm_vector_convention(spec: Spec) -> Spec:
+    """Group norm with gamma and beta of shape (C,), as some years' docstrings state."""
+    def cases(dtype: Any = np.float64, general: bool = True) -> st.SearchStrategy[Case]:
+        return spatial_groupnorm_cases(dtype=dtype, general=general).map(_vector_params)
+
+    return dataclasses.replace(spec, cases=cases, forward=_groupnorm_vector_reference)
+
+
+GROUPNORM_CONVENTIONS = (
+    Convention("gamma and beta of shape (1, C, 1, 1)", r"gamma:[^-]*shape \(1, ?C, ?1, ?1\)"),
+    Convention("gamma and beta of shape (C,)", r"gamma:[^-]*shape \(C,\)", _groupnorm_vector_convention),
+)
+
 register(Spec(
     name="batchnorm", family="normalization", kind="layer",
     forward=ref.batchnorm_forward, backward=ref.batchnorm_backward, cases=batchnorm_cases,
@@ -228,6 +307,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("batchnorm_forward", "batchnorm_backward"),),
     description="batch normalisation of x (N, D), train mode (batch statistics) and test mode",
+    **_BN_CONTRACT,
 ))
 register(Spec(
     name="batchnorm_alt", family="normalization", kind="layer",
@@ -237,6 +317,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("batchnorm_forward", "batchnorm_backward_alt"),),
     description="batch normalisation, simplified closed-form backward",
+    **_BN_CONTRACT,
 ))
 register(Spec(
     name="spatial_batchnorm", family="normalization", kind="layer",
@@ -247,6 +328,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("spatial_batchnorm_forward", "spatial_batchnorm_backward"),),
     description="batch normalisation of x (N, C, H, W) per channel, statistics over N, H, W",
+    **_BN_CONTRACT,
 ))
 register(Spec(
     name="layernorm", family="normalization", kind="layer",
@@ -256,6 +338,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("layernorm_forward", "layernorm_backward"),),
     description="layer normalisation of x (N, D), statistics per sample over D",
+    informative=_layer_informative,
 ))
 register(Spec(
     name="spatial_groupnorm", family="normalization", kind="layer",
@@ -266,6 +349,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("spatial_groupnorm_forward", "spatial_groupnorm_backward"),),
     description="group normalisation of x (N, C, H, W), gamma and beta (1, C, 1, 1)",
+    informative=_group_informative, conventions=GROUPNORM_CONVENTIONS,
 ))
 register(Spec(
     name="dropout", family="dropout", kind="layer",
@@ -274,5 +358,5 @@ register(Spec(
     wrt=("x",),
     names=(("dropout_forward", "dropout_backward"),),
     description="inverted dropout, p = probability of keeping a unit, seeded mask",
-    forward_check=dropout_forward_check,
+    forward_check=dropout_forward_check, conventions=DROPOUT_CONVENTIONS,
 ))

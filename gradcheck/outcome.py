@@ -1,0 +1,131 @@
+"""What is known about one candidate layer after its generated cases ran.
+
+An :class:`Outcome` travels from the worker process to the command line (as JSON), so it
+holds plain data: verdicts per gradient, contract breaches, warnings, the smallest failing
+case and the text of its report.
+
+Three verdicts: ``passed``, ``warning`` (passed, with a hazard that leaves every result
+right: a write into ``dout`` or an input, a wrong backward in a mode the course never
+differentiates, another course year's convention) and ``FAILED``; ``ERROR`` when the
+layer could not be checked at all (a timeout, a crash of the interpreter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradcheck.contract import Violation
+from gradcheck.report import Report, warning_dict
+
+__all__ = ["Outcome"]
+
+_SHORT = {"gradient_shape": "shape", "gradient_type": "type", "gradient_nonfinite": "NaN"}
+
+
+@dataclass
+class Outcome:
+    """Everything known about one candidate layer after its cases ran."""
+
+    spec: str
+    functions: tuple[str, str | None]
+    n_cases: int = 0
+    n_skipped: int = 0
+    n_evaluations: int = 0
+    forward: str = "ok"
+    gradients: dict[str, str] = field(default_factory=dict)
+    contract: list[str] = field(default_factory=list)
+    failing_case: str | None = None
+    forward_message: str = ""
+    report: Report | None = None
+    report_text: str = ""
+    report_dict: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """No failure (warnings allowed)."""
+        return (
+            not self.error
+            and self.forward == "ok"
+            and not self.contract
+            and all(v == "ok" for v in self.gradients.values())
+        )
+
+    @property
+    def verdict(self) -> str:
+        """``"passed"``, ``"warning"``, ``"FAILED"`` or ``"ERROR"``."""
+        if self.error:
+            return "ERROR"
+        if not self.passed:
+            return "FAILED"
+        return "warning" if self.warnings else "passed"
+
+    def passes(self, strict: bool = False) -> bool:
+        """The verdict as an exit status sees it: with ``strict``, warnings fail too."""
+        return self.passed and not (strict and self.warnings)
+
+    def add_warning(self, violation: Violation, case: str | None = None) -> None:
+        """Keep the first warning of each kind (with the case it showed on)."""
+        if any(w["kind"] == violation.kind for w in self.warnings):
+            return
+        entry = warning_dict(violation)
+        if case:
+            entry["case"] = case
+        self.warnings.append(entry)
+
+    def take_verdicts(self, report: Report) -> None:
+        """Gradient verdicts, contract breaches and warnings from a case's report."""
+        by_argument = {v.argument: v.kind for v in report.failures if v.argument}
+        for name, g in report.gradients.items():
+            if g.status == "not compared":
+                self.gradients[name] = _SHORT.get(by_argument.get(name, ""), "-")
+            else:
+                self.gradients[name] = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
+        self.contract += [v.kind for v in report.failures if v.kind not in _SHORT]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        """The inverse of :meth:`to_dict` (the report comes back as text and a dict)."""
+        outcome = cls(spec=data["layer"], functions=(data["forward_function"], data["backward_function"]))
+        outcome.n_cases = data["cases"]
+        outcome.n_skipped = data["skipped_cases"]
+        outcome.n_evaluations = data["forward_evaluations"]
+        outcome.forward = data["forward"]
+        outcome.forward_message = data["forward_message"]
+        outcome.gradients = data["gradients"]
+        outcome.contract = data["contract_violations"]
+        outcome.failing_case = data["failing_case"]
+        outcome.notes = data["notes"]
+        outcome.warnings = data.get("warnings", [])
+        outcome.error = data["error"]
+        outcome.seconds = data["seconds"]
+        outcome.report_text = data["report_text"] or ""
+        outcome.report_dict = data["report"]
+        return outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.spec,
+            "forward_function": self.functions[0],
+            "backward_function": self.functions[1],
+            "passed": self.passed,
+            "verdict": self.verdict,
+            "cases": self.n_cases,
+            "skipped_cases": self.n_skipped,
+            "forward_evaluations": self.n_evaluations,
+            "forward": self.forward,
+            "forward_message": self.forward_message,
+            "gradients": dict(self.gradients),
+            "contract_violations": list(self.contract),
+            "warnings": [dict(w) for w in self.warnings],
+            "failing_case": self.failing_case,
+            "report": self.report.to_dict() if self.report is not None else self.report_dict,
+            "report_text": self.report_text,
+            "notes": list(self.notes),
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
