@@ -45,6 +45,8 @@ WARNING_KINDS = {
                           "test-mode cache is never differentiated there",
     "convention": "your code follows a convention other than the current course's; code that "
                   "calls it with the current convention gets other results",
+    "legacy_numpy": "the code breaks on the NumPy that is installed today",
+    "python2": "the code breaks on Python 3, which every course year since 2018 uses",
 }
 
 

@@ -64,9 +64,14 @@ def _package_root(path: str) -> tuple[str, str]:
     return directory, ".".join(parts)
 
 
-def load_target(target: str) -> ModuleType:
-    """Import ``target``: a ``.py`` path (inside a package if it is one) or a module name."""
+def load_target(target: str, *, python2: bool = False) -> ModuleType:
+    """Import ``target``: a ``.py`` path (inside a package if it is one) or a module name.
+
+    With ``python2``, the file is imported with Python 2's integer division and builtins
+    (see :mod:`gradcheck.legacy`).
+    """
     from gradcheck.contract import user_traceback
+    from gradcheck.legacy import Python2Loader
 
     try:
         if target.endswith(".py") or os.path.sep in target or os.path.exists(target):
@@ -75,9 +80,10 @@ def load_target(target: str) -> ModuleType:
             root, name = _package_root(target)
             if root not in sys.path:
                 sys.path.insert(0, root)
-            if "." in name:
+            if "." in name and not python2:
                 return importlib.import_module(name)
-            spec = importlib.util.spec_from_file_location(name, os.path.abspath(target))
+            loader = Python2Loader(name, os.path.abspath(target)) if python2 else None
+            spec = importlib.util.spec_from_file_location(name, os.path.abspath(target), loader=loader)
             if spec is None or spec.loader is None:
                 raise TargetError(f"cannot import {target}")
             module = importlib.util.module_from_spec(spec)

@@ -92,7 +92,8 @@ class GradcheckItem(pytest.Item):
         outcome = check_isolated(self.target, self.match, options,
                                   float(self.config.getoption("gradcheck_timeout")))
         try:
-            warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")))
+            warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")),
+                          path=self.target)
         except LayerMismatch as exc:
             raise _LayerFailed(str(exc)) from None
 

@@ -51,14 +51,19 @@ def describe_outcome(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def warn_or_raise(outcome: Outcome, *, strict: bool = False) -> Outcome:
+def warn_or_raise(outcome: Outcome, *, strict: bool = False, path: str | None = None) -> Outcome:
     """Raise :class:`LayerMismatch` for a failure (or, with ``strict``, a warning); emit a
-    :class:`~gradcheck.report.GradcheckWarning` for a pass with warnings."""
+    :class:`~gradcheck.report.GradcheckWarning` for a pass with warnings (attributed to the
+    checked file ``path`` when given)."""
     __tracebackhide__ = True
     if not outcome.passes(strict):
         raise LayerMismatch(outcome)
     if outcome.warnings:
-        warnings.warn(GradcheckWarning(describe_outcome(outcome)), stacklevel=3)
+        warning = GradcheckWarning(describe_outcome(outcome))
+        if path is None:
+            warnings.warn(warning, stacklevel=3)
+        else:
+            warnings.warn_explicit(warning, GradcheckWarning, path, 1)
     return outcome
 
 

@@ -109,3 +109,37 @@ def test_fixture_checks_pairs_losses_and_specs(pytester):
         "*LayerMismatch: affine (affine_forward): FAILED*",
         "*dw is 2 times the true gradient*",
     ])
+
+
+def test_warnings_show_as_pytest_warnings_and_strict_fails_them(pytester):
+    skeleton = str(EXAMPLES / "layers_skeleton.py")
+    common = ("--gradcheck-target", skeleton, "--gradcheck-examples", "3", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*common)
+    result.assert_outcomes(passed=5, warnings=2)
+    result.stdout.fnmatch_lines([
+        "*layers_skeleton.py:1: GradcheckWarning: relu (relu_forward): passed with warnings*",
+        "*warning ?dout_mutated?: backward wrote into the upstream gradient dout*",
+    ])
+    result = pytester.runpytest_subprocess(*common, "--gradcheck-strict")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["*_ gradcheck relu _*", "relu (relu_forward): passed with warnings"])
+
+
+def test_fixture_warns_on_a_write_into_dout(pytester):
+    pytester.makepyfile('''
+        import numpy as np
+
+        def relu_forward(x):
+            return np.maximum(x, 0), x
+
+        def relu_backward(dout, x):
+            dout[x <= 0] = 0
+            return dout
+
+        def test_layer(gradcheck):
+            gradcheck.layer(relu_forward, relu_backward, np.random.default_rng(0).normal(size=(3, 4)))
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradcheck-strict")
+    result.assert_outcomes(failed=1)

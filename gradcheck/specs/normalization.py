@@ -152,9 +152,16 @@ def spatial_groupnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: b
 @st.composite
 def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True,
                   probabilities: tuple[float, ...] = KEEP_PROBABILITIES) -> Case:
-    """x (N, d1, ...), dropout_param with probability p, mode and a fixed seed."""
-    n = draw(batch_sizes(1, 4))
-    dims = draw(array_shapes(min_dims=1, max_dims=3, max_side=4))
+    """x (N, D) (the course's fully connected nets; ``general`` adds up to three more axes,
+    as the docstring's "of any shape" allows), dropout_param with probability p, mode and
+    a fixed seed. Half of the cases are large (N * D >= 1200): a keep rate that is off
+    (a mask from ``randn``, or p taken for the drop probability) only shows statistically."""
+    large = draw(st.booleans())
+    n = draw(batch_sizes(20, 40) if large else batch_sizes(1, 4))
+    if general:
+        dims = draw(array_shapes(min_dims=2, max_dims=4, max_side=4))
+    else:
+        dims = (draw(st.integers(60, 80) if large else st.integers(1, 5)),)
     p = draw(st.sampled_from(probabilities))
     mode = draw(st.sampled_from(("train", "test")))
     seed = draw(seeds())
@@ -190,39 +197,42 @@ def dropout_forward_check(case: Case, outputs: list[Any], *, p_keeps: bool = Tru
     ``1 - p``. Returns a message for a wrong output, ``None`` for a plausible one.
     """
     x, param = case.args
-    p, mode = float(param["p"]), param["mode"]
-    if not p_keeps:
-        p = 1.0 - p
+    given, mode = float(param["p"]), param["mode"]
+    keep = given if p_keeps else 1.0 - given
+    # In the student's own terms: the keep probability, and the scale of a kept unit.
+    rate = f"p = {given:g}" if p_keeps else f"1 - p = {keep:g} (p = {given:g} drops a unit)"
+    scaled = "x / p" if p_keeps else "x / (1 - p)"
     out = np.asarray(outputs[0], dtype=np.float64)
     x64 = np.asarray(x, dtype=np.float64)
-    tol = 64 * float(np.finfo(x.dtype).eps) * np.maximum(np.abs(x64) / p, 1e-30)
-    if mode == "test" or p == 1.0:
+    tol = 64 * float(np.finfo(x.dtype).eps) * np.maximum(np.abs(x64) / keep, 1e-30)
+    if mode == "test" or keep == 1.0:
         wrong = ~(np.abs(out - x64) <= tol)
         if np.any(wrong):
             k = tuple(int(i) for i in np.argwhere(wrong)[0])
-            why = "test mode" if mode == "test" else "p = 1 (keep everything)"
+            why = "test mode" if mode == "test" else "a keep probability of 1"
             return (f"dropout in {why} must return x unchanged (inverted dropout scales at train "
                     f"time); out differs from x at {int(wrong.sum())} of {x.size} entries, e.g. index "
                     f"{k}: yours {_entry(out, k)}, x {_entry(x64, k)}")
         return None
-    kept = np.abs(out - x64 / p) <= tol
+    kept = np.abs(out - x64 / keep) <= tol
     dropped = np.abs(out) <= tol
     wrong = ~(kept | dropped)
     if np.any(wrong):
         k = tuple(int(i) for i in np.argwhere(wrong)[0])
         hint = ""
         if np.isclose(out[k], x64[k]):
-            hint = " It equals x: kept units must be scaled by 1/p (inverted dropout)."
-        elif np.isclose(out[k], x64[k] / (1 - p)):
-            hint = " It equals x / (1 - p): p is the probability of KEEPING a unit."
-        return (f"train-mode dropout output must be 0 (dropped) or x / p (kept, p = {p:g} is the "
-                f"keep probability) at every entry; {int(wrong.sum())} of {x.size} entries are "
-                f"neither, e.g. index {k}: yours {_entry(out, k)}, x / p = {_entry(x64 / p, k)}.{hint}")
+            hint = f" It equals x: kept units must be scaled to {scaled} (inverted dropout)."
+        elif np.isclose(out[k], x64[k] / (1 - keep)):
+            hint = " It equals x divided by the DROP probability: scale by the keep probability."
+        return (f"train-mode dropout output must be 0 (dropped) or {scaled} (kept; the keep "
+                f"probability is {rate}) at every entry; {int(wrong.sum())} of {x.size} entries are "
+                f"neither, e.g. index {k}: yours {_entry(out, k)}, {scaled} = "
+                f"{_entry(x64 / keep, k)}.{hint}")
     n_kept = int(np.count_nonzero(kept & ~dropped))
     n = int(np.count_nonzero(~(kept & dropped)))  # entries where x = 0 say nothing
-    if n and _binomial_surprise(n_kept, n, p) > math.log(1e9):
+    if n and _binomial_surprise(n_kept, n, keep) > math.log(1e9):
         return (f"train-mode dropout kept {n_kept} of {n} units, implausible for a keep "
-                f"probability p = {p:g} (p is the probability of KEEPING a unit)")
+                f"probability of {rate}")
     return None
 
 
@@ -358,5 +368,5 @@ register(Spec(
     wrt=("x",),
     names=(("dropout_forward", "dropout_backward"),),
     description="inverted dropout, p = probability of keeping a unit, seeded mask",
-    forward_check=dropout_forward_check, conventions=DROPOUT_CONVENTIONS,
+    forward_check=dropout_forward_check, conventions=DROPOUT_CONVENTIONS, general=True,
 ))

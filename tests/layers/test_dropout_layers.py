@@ -126,21 +126,21 @@ def test_forward_check_rejects_dropout_that_is_not_inverted(rng):
     x = rng.standard_normal((8, 10))
     keep = rng.random(x.shape) < 0.5
     message = _check_forward(x, 0.5, "train", x * keep)
-    assert "must be 0 (dropped) or x / p (kept, p = 0.5 is the keep probability)" in message
-    assert "scaled by 1/p (inverted dropout)" in message
+    assert "must be 0 (dropped) or x / p (kept; the keep probability is p = 0.5)" in message
+    assert "kept units must be scaled to x / p (inverted dropout)" in message
     assert "must return x unchanged" in _check_forward(x, 0.5, "test", x * 0.5)
-    assert "p = 1 (keep everything)" in _check_forward(x, 1.0, "train", x * keep)
+    assert "a keep probability of 1" in _check_forward(x, 1.0, "train", x * keep)
 
 
 def test_forward_check_rejects_p_used_as_the_drop_probability(rng):
     x = rng.standard_normal((8, 10))
     keep = rng.random(x.shape) >= 0.3  # drops with probability p
     message = _check_forward(x, 0.3, "train", x * keep / 0.7)
-    assert "equals x / (1 - p): p is the probability of KEEPING a unit" in message
+    assert "equals x divided by the DROP probability" in message
     # scaled right but kept with probability 1 - p: implausible on a large array
     x = rng.standard_normal((30, 30))
     keep = rng.random(x.shape) >= 0.3
-    assert "implausible for a keep probability p = 0.3" in _check_forward(x, 0.3, "train", x * keep / 0.3)
+    assert "implausible for a keep probability of p = 0.3" in _check_forward(x, 0.3, "train", x * keep / 0.3)
     assert "implausible" in _check_forward(x, 0.8, "train", x / 0.8)  # never drops
     assert _check_forward(x[:2, :5], 0.8, "train", x[:2, :5] / 0.8) is None  # 0.8^10: plausible
 
@@ -198,3 +198,13 @@ def test_old_convention_in_test_mode_fails(rng):
     report = check_case(get_spec("dropout"), Case((x, {"p": 0.5, "mode": "test", "seed": 1}), {}),
                         forward=forward)
     assert report.failed_gradients == ["x"], str(report)
+
+
+def test_forward_check_under_the_drop_convention_speaks_the_students_terms(rng):
+    x = rng.standard_normal((30, 30))
+    drop = rng.random(x.shape) < 0.3  # p = 0.3 drops a unit (the course up to 2017)
+    case = Case((x, {"p": 0.3, "mode": "train", "seed": 0}), {})
+    assert dropout_forward_check(case, [np.where(drop, 0, x / 0.7)], p_keeps=False) is None
+    message = dropout_forward_check(case, [np.where(drop, 0, x / 0.3)], p_keeps=False)
+    assert "x / (1 - p) (kept; the keep probability is 1 - p = 0.7 (p = 0.3 drops a unit))" in message
+    assert dropout_forward_check(case, [np.where(drop, 0, x / 0.7)], p_keeps=True) is not None

@@ -1,0 +1,149 @@
+"""Running code written for the Python and NumPy of its course year.
+
+CS231n was taught in Python 2.7 until 2017, and students' files use NumPy names that
+later releases removed (``np.int``, ``np.float``, ``np.lib.pad``). Such code was right in
+its course; on today's interpreter it raises before its first gradient. The worker
+process (and only it: the checked code runs in a process of its own) therefore
+
+- restores NumPy's removed aliases with their old meaning, and records each one used;
+- on a failure that Python 2 semantics explain (``range`` of a float from ``/`` on
+  integers, ``xrange``), imports the file again with Python 2 semantics: ``a / b`` of
+  two integers is floor division, and ``xrange``, ``unicode``, ``long``, ``basestring``
+  exist.
+
+Both pass the layer when it is right under its own year's rules, with a warning: the code
+breaks on today's Python or NumPy.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+from typing import Any
+
+import numpy as np
+
+from gradcheck.contract import Violation
+
+__all__ = [
+    "PY2_DIVIDE",
+    "Python2Loader",
+    "install_numpy_aliases",
+    "looks_python2",
+    "numpy_warning",
+    "python2_warning",
+]
+
+# name: (old meaning, the NumPy release that removed it)
+_NUMPY_ALIASES: dict[str, tuple[Any, str]] = {
+    "int": (int, "1.24"), "float": (float, "1.24"), "complex": (complex, "1.24"),
+    "object": (object, "1.24"), "str": (str, "1.24"), "unicode": (str, "1.24"),
+    "asscalar": (lambda a: np.asarray(a).item(), "1.23"),
+    "float_": (np.float64, "2.0"), "complex_": (np.complex128, "2.0"), "int0": (np.intp, "2.0"),
+    "string_": (np.bytes_, "2.0"), "unicode_": (np.str_, "2.0"),
+    "Inf": (np.inf, "2.0"), "NaN": (np.nan, "2.0"), "NINF": (-np.inf, "2.0"),
+    "PINF": (np.inf, "2.0"), "infty": (np.inf, "2.0"),
+    "product": (np.prod, "2.0"), "cumproduct": (np.cumprod, "2.0"), "alltrue": (np.all, "2.0"),
+    "sometrue": (np.any, "2.0"), "round_": (np.round, "2.0"),
+}
+_LIB_ALIASES: dict[str, tuple[Any, str]] = {"pad": (np.pad, "2.0")}
+_used: dict[str, str] = {}
+
+
+def _patch(module: Any, prefix: str, aliases: dict[str, tuple[Any, str]]) -> None:
+    original = module.__dict__.get("__getattr__")
+
+    def __getattr__(name: str) -> Any:
+        if name in aliases:
+            _used[prefix + name] = aliases[name][1]
+            return aliases[name][0]
+        if original is not None:
+            return original(name)
+        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+
+    module.__getattr__ = __getattr__
+
+
+def install_numpy_aliases() -> None:
+    """Give NumPy back the names it removed, recording each use (worker processes only)."""
+    import numpy.lib
+
+    _patch(np, "np.", {k: v for k, v in _NUMPY_ALIASES.items() if k not in np.__dict__})
+    _patch(numpy.lib, "np.lib.", {k: v for k, v in _LIB_ALIASES.items() if k not in numpy.lib.__dict__})
+
+
+def numpy_warning() -> Violation | None:
+    """A warning naming the removed NumPy names the checked code used, if any."""
+    if not _used:
+        return None
+    names = ", ".join(f"{name} (removed in NumPy {release})" for name, release in sorted(_used.items()))
+    return Violation(
+        "legacy_numpy",
+        f"uses {names}; gradcheck ran it with the old meaning (NumPy {np.__version__} is installed "
+        "here, where it raises AttributeError)")
+
+
+# -- Python 2 ------------------------------------------------------------------------------
+
+PY2_DIVIDE = "__gradcheck_py2_divide__"
+_PY2_NAMES = {"xrange": range, "unicode": str, "long": int, "basestring": str}
+_PY2_SYMPTOMS = (
+    "object cannot be interpreted as an integer",
+    "slice indices must be integers",
+    "only integers, slices",
+    "integer argument expected, got float",
+    "name 'xrange' is not defined",
+    "name 'unicode' is not defined",
+    "name 'long' is not defined",
+    "name 'basestring' is not defined",
+)
+
+
+def _py2_divide(a: Any, b: Any) -> Any:
+    """``a / b`` as Python 2 computed it: floor division when both are integers."""
+    def integral(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) or (
+            isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.integer))
+
+    return a // b if integral(a) and integral(b) else a / b
+
+
+class _Divisions(ast.NodeTransformer):
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Div):
+            return node
+        call = ast.Call(ast.Name(PY2_DIVIDE, ast.Load()), [node.left, node.right], [])
+        return ast.copy_location(call, node)
+
+
+class Python2Loader(importlib.machinery.SourceFileLoader):
+    """Loads a module with Python 2's integer division and builtins."""
+
+    def get_code(self, fullname: str) -> Any:
+        # Always from the source (no bytecode cache is read or written for this variant).
+        path = self.get_filename(fullname)
+        tree = _Divisions().visit(ast.parse(self.get_data(path), filename=path))
+        return compile(ast.fix_missing_locations(tree), path, "exec", dont_inherit=True)
+
+    def exec_module(self, module: Any) -> None:
+        module.__dict__[PY2_DIVIDE] = _py2_divide
+        for name, value in _PY2_NAMES.items():
+            module.__dict__.setdefault(name, value)
+        super().exec_module(module)
+
+
+def looks_python2(text: str, source: str) -> bool:
+    """Whether a failure's text shows a Python 2 habit and the source does not opt out."""
+    if "from __future__ import division" in source:
+        return False
+    return any(symptom in text for symptom in _PY2_SYMPTOMS)
+
+
+def python2_warning(symptom_text: str) -> Violation:
+    first = next((line.strip() for line in symptom_text.splitlines()
+                  if any(s in line for s in _PY2_SYMPTOMS)), "")
+    return Violation(
+        "python2",
+        "written for Python 2 (integer division with /, xrange): it passes under Python 2 "
+        f"semantics, as its course ran it, but fails under Python 3 ({first})")
