@@ -90,7 +90,9 @@ class Result:
     @property
     def failing(self) -> frozenset[str]:
         o = self.outcome
-        names = {g for g, v in o.gradients.items() if v not in ("ok", "-")}  # "-": not judged
+        # "-": not judged; after a forward that failed, that is no separate finding
+        skipped = ("ok", "-") if o.forward == "FAILED" else ("ok",)
+        names = {g for g, v in o.gradients.items() if v not in skipped}
         if o.forward == "FAILED":
             names.add("forward")
         names |= {f"contract:{kind}" for kind in o.contract}

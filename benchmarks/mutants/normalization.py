@@ -121,13 +121,6 @@ MUTANTS: list[Mutant] = [
             "        var = np.mean(x32 * x32, axis=0) - np.mean(x32, axis=0) ** 2\n",
         expect=frozenset({"forward"}), geometry="mode=train",
     ),
-    Mutant(
-        name="batchnorm: test mode caches like train mode, so backward uses the batch-statistics formula",
-        source=LOOPS, spec="batchnorm",
-        old='        cache = ("test", gamma, std, xhat)\n',
-        new="        cache = (xhat, gamma, std)\n",
-        expect=frozenset({"x"}), geometry="mode=test",
-    ),
     # ---- batchnorm_alt (closed-form backward) ----------------------------------------------
     Mutant(
         name="batchnorm_alt: dbeta averaged over the batch instead of summed",
@@ -244,13 +237,6 @@ MUTANTS: list[Mutant] = [
         expect=frozenset({"x"}), geometry="mode=train",
     ),
     Mutant(
-        name="dropout: p used as the DROP probability (pre-2019 convention)",
-        source=LOOPS, spec="dropout",
-        old="        mask = (np.random.rand(*x.shape) < p) / p\n",
-        new="        mask = (np.random.rand(*x.shape) >= p) / (1 - p)\n",
-        expect=frozenset({"forward"}), diagnosis="It equals x / (1 - p)", geometry="mode=train",
-    ),
-    Mutant(
         name="dropout: mask applied in test mode too",
         source=DROPOUT, spec="dropout",
         old="    if mode == \"test\":\n        return x.copy(), (dropout_param, None)\n",
@@ -352,6 +338,20 @@ VARIANTS: list[Variant] = [
 
 # Correct rewrites with a hazard: they pass, with exactly these warnings.
 WARNED = [
+    Warned(
+        name="dropout: p used as the DROP probability (pre-2019 convention)",
+        source=LOOPS, spec="dropout",
+        old="        mask = (np.random.rand(*x.shape) < p) / p\n",
+        new="        mask = (np.random.rand(*x.shape) >= p) / (1 - p)\n",
+        expect=frozenset({"convention"}), diagnosis="probability of DROPPING a unit (the course up to 2017)",
+    ),
+    Warned(
+        name="batchnorm: test mode caches like train mode, so backward uses the batch-statistics formula",
+        source=LOOPS, spec="batchnorm",
+        old='        cache = ("test", gamma, std, xhat)\n',
+        new="        cache = (xhat, gamma, std)\n",
+        expect=frozenset({"test_mode_backward"}), diagnosis="judged by its forward here",
+    ),
     Warned(
         name="dropout: backward multiplies dout in place",
         source=LOOPS, spec="dropout",

@@ -84,7 +84,9 @@ def _geometry(x: np.ndarray, dtype: Any, **extra: Any) -> dict[str, Any]:
     return {"x": x.shape, **extra, "dtype": np.dtype(dtype).name}
 
 
-_MODES = st.sampled_from(("train", "test"))  # both equally: a bug in either mode is found
+# Train mode three times in four: backward is judged there only (the course never calls it
+# on a test-mode cache), while one case in four still checks the test-mode forward.
+_MODES = st.sampled_from(("train", "train", "test", "train"))
 
 
 @st.composite
@@ -163,7 +165,7 @@ def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True
     else:
         dims = (draw(st.integers(60, 80) if large else st.integers(1, 5)),)
     p = draw(st.sampled_from(probabilities))
-    mode = draw(st.sampled_from(("train", "test")))
+    mode = draw(_MODES)
     seed = draw(seeds())
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, *dims)).astype(dtype)
