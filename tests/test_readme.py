@@ -25,3 +25,20 @@ def test_tutorial_output_matches_the_readme():
             assert got.split()[:6] == want.split()[:6]
         else:
             assert got == want
+
+
+def _without_times(lines):
+    return [re.sub(r"\b\d+\.\d+ ?s\b", "<t>", line).rstrip() for line in lines]
+
+
+def test_skeleton_example_output_matches_the_readme():
+    from gradcheck.cli import main
+
+    text = README.read_text()
+    shown = re.search(r"\$ gradcheck check examples/layers_skeleton.py\n(.*?)```", text, re.S).group(1)
+    out = io.StringIO()
+    root = README.parent
+    status = main(["check", str(root / "examples" / "layers_skeleton.py")], stdout=out)
+    assert status == 0
+    printed = out.getvalue().replace(str(root / "examples") + "/", "examples/")
+    assert _without_times(printed.splitlines()) == _without_times(shown.splitlines())
