@@ -79,6 +79,7 @@ def _judge(search: _Search, state: _State, case: Case, *, tolerant: bool) -> _Fa
         state.unsupported = state.unsupported or f"{fwd.message} (case {case.describe()})"
         return None
     report = None
+    case = fwd.case or case  # as the candidate saw it (after the course's earlier calls)
     if fwd.ran:
         # While hypothesis searches and shrinks, a verdict is enough; the smallest
         # failing case is localised once, at the end.
@@ -304,10 +305,11 @@ def _larger_failing_case(search: _Search) -> Case | None:
     def body(case: Case) -> None:
         if _size(case) < 2 * _FEW or (spec.differentiated is not None and not spec.differentiated(case)):
             return
-        if compare_forward(spec, case, search.forward, tolerant=True).status != "ok":
+        fwd = compare_forward(spec, case, search.forward, tolerant=True)
+        if fwd.status != "ok":
             return
-        if not search.check(case, localise=False).passed:
-            found.append(case)
+        if not search.check(fwd.case or case, localise=False).passed:
+            found.append(fwd.case or case)
 
     try:
         body()

@@ -114,8 +114,12 @@ def discover(module: ModuleType, target: str | None = None) -> Discovery:
     found = Discovery(target or module.__name__)
     used: set[str] = set()
     for spec in all_specs():
+        backwards: set[str | None] = set()
         for forward, backward in spec.names:
+            if backward is not None and backward in backwards:
+                continue  # an earlier pair of this spec already has this backward
             if forward in functions and (backward is None or backward in functions):
+                backwards.add(backward)
                 found.matches.append(Match(spec.name, forward, backward))
                 used.add(forward)
                 if backward is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
+import inspect
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ _NUMPY_ALIASES: dict[str, tuple[Any, str]] = {
     "Inf": (np.inf, "2.0"), "NaN": (np.nan, "2.0"), "NINF": (-np.inf, "2.0"),
     "PINF": (np.inf, "2.0"), "infty": (np.inf, "2.0"),
     "product": (np.prod, "2.0"), "cumproduct": (np.cumprod, "2.0"), "alltrue": (np.all, "2.0"),
-    "sometrue": (np.any, "2.0"), "round_": (np.round, "2.0"),
+    "sometrue": (np.any, "2.0"), "round_": (np.round, "2.0"), "mat": (np.asmatrix, "2.0"),
 }
 _LIB_ALIASES: dict[str, tuple[Any, str]] = {"pad": (np.pad, "2.0")}
 _used: dict[str, str] = {}
@@ -70,6 +71,20 @@ def install_numpy_aliases() -> None:
 
     _patch(np, "np.", {k: v for k, v in _NUMPY_ALIASES.items() if k not in np.__dict__})
     _patch(numpy.lib, "np.lib.", {k: v for k, v in _LIB_ALIASES.items() if k not in numpy.lib.__dict__})
+    if "newshape" not in inspect.signature(np.reshape).parameters:
+        np.reshape = _reshape_with_newshape(np.reshape)
+
+
+def _reshape_with_newshape(reshape: Any) -> Any:
+    """``np.reshape(a, newshape=...)``, the keyword NumPy 2.1 deprecated and later removed."""
+    def wrapper(a: Any, *args: Any, newshape: Any = None, **kwargs: Any) -> Any:
+        if newshape is not None:
+            _used["np.reshape(newshape=...)"] = "2.4"
+            args = (newshape, *args)
+        return reshape(a, *args, **kwargs)
+
+    wrapper.__doc__ = reshape.__doc__
+    return wrapper
 
 
 def numpy_warning() -> Violation | None:
@@ -80,7 +95,7 @@ def numpy_warning() -> Violation | None:
     return Violation(
         "legacy_numpy",
         f"uses {names}; gradcheck ran it with the old meaning (NumPy {np.__version__} is installed "
-        "here, where it raises AttributeError)")
+        "here, where it raises)")
 
 
 # -- Python 2 ------------------------------------------------------------------------------

@@ -110,6 +110,8 @@ def check_spec(
     )
     @given(spec.cases(dtype=dtype, general=general))
     def run(case: Case) -> None:
+        if spec.prepare is not None:
+            case = spec.prepare(case, forward or spec.forward)
         report = check_case(spec, case, forward, backward, seed=seed, **options)
         result.n_cases += 1
         result.n_evaluations += report.n_evaluations

@@ -115,36 +115,41 @@ def _bn_backward(dout, cache):
     return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)
 
 
-def test_running_statistics_are_compared_with_the_reference():
-    def right(rm, rv, mu, var, m, eps):
-        return m * rm + (1 - m) * mu, m * rv + (1 - m) * var
+def _right_update(rm, rv, mu, var, m, eps):
+    return m * rm + (1 - m) * mu, m * rv + (1 - m) * var
 
-    def eps_in_the_variance(rm, rv, mu, var, m, eps):  # harmless: off by (1 - m) * eps
+
+def test_running_statistics_are_compared_with_the_reference():
+    right = _right_update
+
+    def eps_in_the_variance(rm, rv, mu, var, m, eps):  # off the course's formula by (1 - m) * eps
         return m * rm + (1 - m) * mu, m * rv + (1 - m) * (var + eps)
+
+    def kept_as_column(rm, rv, mu, var, m, eps):  # statistics of shape (1, D): the layer's own format
+        return m * np.reshape(rm, (1, -1)) + (1 - m) * mu, m * np.reshape(rv, (1, -1)) + (1 - m) * var
 
     def swapped(rm, rv, mu, var, m, eps):
         return (1 - m) * rm + m * mu, (1 - m) * rv + m * var
 
     spec = get_spec("batchnorm")
     assert check_candidate(spec, _bn_forward(right), _bn_backward).passed
-    assert check_candidate(spec, _bn_forward(eps_in_the_variance), _bn_backward).passed
-    outcome = check_candidate(spec, _bn_forward(swapped), _bn_backward)
-    assert outcome.forward == "FAILED" and "running" in outcome.forward_message
-    assert "mode=train" in outcome.failing_case
+    assert check_candidate(spec, _bn_forward(kept_as_column), _bn_backward).passed
+    for wrong in (swapped, eps_in_the_variance):
+        outcome = check_candidate(spec, _bn_forward(wrong), _bn_backward)
+        assert outcome.forward == "FAILED" and "running" in outcome.forward_message, wrong.__name__
+        assert "mode=train" in outcome.failing_case
 
 
 def test_a_wrong_backward_on_a_test_mode_cache_is_a_warning():
     def forward(x, gamma, beta, bn_param):
-        out, cache = _bn_forward(lambda rm, rv, mu, var, m, eps: (rm, rv))(x, gamma, beta, bn_param)
+        out, cache = _bn_forward(_right_update)(x, gamma, beta, bn_param)
         if cache is None:  # a train-style cache from the running statistics: wrong to differentiate
             rv, eps = bn_param["running_var"], bn_param.get("eps", 1e-5)
             xhat = (x - bn_param["running_mean"]) / np.sqrt(rv + eps)
             cache = (xhat, gamma, np.sqrt(rv + eps))
         return out, cache
 
-    spec = get_spec("batchnorm")
-    spec = type(spec)(**{**spec.__dict__, "state": ()})  # running statistics are not the point here
-    outcome = check_candidate(spec, forward, _bn_backward)
+    outcome = check_candidate(get_spec("batchnorm"), forward, _bn_backward)
     assert outcome.passed and outcome.verdict == "warning"
     assert [w["kind"] for w in outcome.warnings] == ["test_mode_backward"]
     assert "mode=test" in outcome.warnings[0]["case"]
@@ -160,8 +165,7 @@ def test_a_wrong_backward_still_fails_in_train_mode_with_an_informative_case():
         dxhat = dout * gamma
         return (dxhat - xhat * (dxhat * xhat).mean(axis=0)) / std, (dout * xhat).sum(axis=0), dout.sum(axis=0)
 
-    forward = _bn_forward(lambda rm, rv, mu, var, m, eps: (m * rm + (1 - m) * mu, m * rv + (1 - m) * var))
-    outcome = check_candidate(get_spec("batchnorm"), forward, forgets_the_mean_term)
+    outcome = check_candidate(get_spec("batchnorm"), _bn_forward(_right_update), forgets_the_mean_term)
     assert not outcome.passed and outcome.gradients["x"] == "FAILED"
     n = int(outcome.failing_case.split("x=(")[1].split(",")[0])
     assert n >= 3, outcome.failing_case  # never the degenerate two-sample case

@@ -66,7 +66,10 @@ class Spec:
     degenerate to show a bug (a statistic over two entries), which the search passes over
     while an informative one can be found; ``state`` names keys the forward writes into
     its dict argument (running statistics), compared with the reference's;
-    ``conventions`` are the course years' conventions, the current one first.
+    ``conventions`` are the course years' conventions, the current one first;
+    ``prepare(case, forward)`` makes the calls the course makes before such a case with the
+    layer under check (a train-mode batch norm before a test-mode one, so that the running
+    statistics it reads are the ones the layer itself stored, in its own shape).
     """
 
     name: str
@@ -87,6 +90,7 @@ class Spec:
     informative: Callable[[Case], bool] | None = None
     state: tuple[str, ...] = ()
     conventions: tuple[Convention, ...] = ()
+    prepare: Callable[[Case, Callable[..., Any]], Case] | None = None
 
 
 _REGISTRY: dict[str, Spec] = {}

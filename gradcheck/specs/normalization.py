@@ -69,15 +69,28 @@ def _affine_params(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any)
     return gamma.astype(dtype), beta.astype(dtype)
 
 
-def _bn_param(rng: np.random.Generator, mode: str, d: int, dtype: Any) -> dict[str, Any]:
+def _bn_param(rng: np.random.Generator, mode: str) -> dict[str, Any]:
+    """As the course's nets make it: the mode, sometimes eps and momentum, and no running
+    statistics (the layer creates them, in its own shape; see :func:`warm_up`)."""
     param: dict[str, Any] = {"mode": mode}
     if rng.random() < 0.5:
         param["eps"] = float(rng.choice([1e-5, 1e-3, 1e-2]))
-    if mode == "test" or rng.random() < 0.5:
+    if rng.random() < 0.5:
         param["momentum"] = float(rng.uniform(0.5, 0.99))
-        param["running_mean"] = rng.uniform(-5.0, 5.0, size=d).astype(dtype)
-        param["running_var"] = rng.uniform(0.25, 9.0, size=d).astype(dtype)
     return param
+
+
+def warm_up(case: Case, forward: Any) -> Case:
+    """The course's call before a batch-norm case: a train-mode forward on another batch
+    with the same ``bn_param`` (always before test mode, which reads the running
+    statistics; before train mode when the case says ``warm``). The statistics are the
+    ones ``forward`` itself stores, in its own shape, as in the course's nets."""
+    x, gamma, beta, param = case.args
+    if param["mode"] != "test" and not case.geometry.get("warm"):
+        return case
+    warm = dict(param, mode="train")
+    forward(x * 1.5 + 0.5, gamma.copy(), beta.copy(), warm)
+    return Case((x, gamma, beta, dict(warm, mode=param["mode"])), case.geometry)
 
 
 def _geometry(x: np.ndarray, dtype: Any, **extra: Any) -> dict[str, Any]:
@@ -98,7 +111,8 @@ def batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = Tr
     rng = np.random.default_rng(draw(seeds()))
     x = normalised_values(rng, n, d).astype(dtype)
     gamma, beta = _affine_params(rng, (d,), dtype)
-    return Case((x, gamma, beta, _bn_param(rng, mode, d, dtype)), _geometry(x, dtype, mode=mode))
+    warm = {"warm": True} if mode == "train" and draw(st.booleans()) else {}
+    return Case((x, gamma, beta, _bn_param(rng, mode)), _geometry(x, dtype, mode=mode, **warm))
 
 
 @st.composite
@@ -114,7 +128,8 @@ def spatial_batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: b
     rng = np.random.default_rng(draw(seeds()))
     x = normalised_values(rng, n * h * w, c).reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(dtype)
     gamma, beta = _affine_params(rng, (c,), dtype)
-    return Case((x, gamma, beta, _bn_param(rng, mode, c, dtype)), _geometry(x, dtype, mode=mode))
+    warm = {"warm": True} if mode == "train" and draw(st.booleans()) else {}
+    return Case((x, gamma, beta, _bn_param(rng, mode)), _geometry(x, dtype, mode=mode, **warm))
 
 
 @st.composite
@@ -268,7 +283,7 @@ def _group_informative(case: Case) -> bool:
 
 _BN_CONTRACT: dict[str, Any] = {
     "differentiated": _trains, "informative": _batch_informative,
-    "state": ("running_mean", "running_var"),
+    "state": ("running_mean", "running_var"), "prepare": warm_up,
 }
 
 
@@ -327,7 +342,8 @@ register(Spec(
     signature=f"batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache); "
               f"batchnorm_backward_alt(dout, cache) -> {_NORM_GRADS}",
     wrt=("x", "gamma", "beta"),
-    names=(("batchnorm_forward", "batchnorm_backward_alt"),),
+    names=(("batchnorm_forward_alt", "batchnorm_backward_alt"),
+           ("batchnorm_forward", "batchnorm_backward_alt")),
     description="batch normalisation, simplified closed-form backward",
     **_BN_CONTRACT,
 ))

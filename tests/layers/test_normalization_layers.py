@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcheck.specs import Case, get_spec
-from gradcheck.specs.normalization import normalised_values
+from gradcheck.specs.normalization import normalised_values, warm_up
 from gradcheck.suite import check_case, check_spec
 from reference_layers import (
     batchnorm_backward,
@@ -99,7 +99,8 @@ def test_reference_gradients_match(name, dtype, data):
 @given(data=st.data())
 def test_forward_matches_loop_oracles(dtype, data):
     tol = _tol(dtype)
-    x, gamma, beta, param = data.draw(get_spec("batchnorm").cases(dtype=dtype), label="batchnorm").args
+    case = data.draw(get_spec("batchnorm").cases(dtype=dtype), label="batchnorm")
+    x, gamma, beta, param = warm_up(case, batchnorm_forward).args  # test mode: running statistics
     out, _ = batchnorm_forward(x, gamma, beta, dict(param))
     assert out.dtype == dtype
     if param["mode"] == "train":
@@ -108,7 +109,8 @@ def test_forward_matches_loop_oracles(dtype, data):
         expected = batchnorm_test_oracle(x, gamma, beta, param["running_mean"], param["running_var"], _eps(param))
     np.testing.assert_allclose(out, expected, **tol)
 
-    x, gamma, beta, param = data.draw(get_spec("spatial_batchnorm").cases(dtype=dtype), label="spatial").args
+    case = data.draw(get_spec("spatial_batchnorm").cases(dtype=dtype), label="spatial")
+    x, gamma, beta, param = warm_up(case, spatial_batchnorm_forward).args
     out, _ = spatial_batchnorm_forward(x, gamma, beta, dict(param))
     assert out.dtype == dtype
     if param["mode"] == "train":
