@@ -152,6 +152,16 @@ def _phase(search: _Search, state: _State, *, general: bool, tolerant: bool) -> 
             raise
 
 
+def _probe(search: _Search, state: _State) -> None:
+    """The spec's fixed cases; a failure there stands unless the search finds a smaller one."""
+    if search.spec.probes is None:
+        return
+    for case in search.spec.probes(np.dtype(search.dtype)):
+        failure = _judge(search, state, case, tolerant=False)
+        if failure is not None and state.uninformative is None:
+            state.uninformative = failure
+
+
 def _check_once(search: _Search, geometry: str, budget: float) -> Outcome:
     started = time.monotonic()
     spec = search.spec
@@ -165,6 +175,8 @@ def _check_once(search: _Search, geometry: str, budget: float) -> Outcome:
         "auto": [(False, False)] + ([(True, True)] if spec.general else []),
     }[geometry]
     for general, tolerant in phases:
+        if not general:
+            _probe(search, state)
         _phase(search, state, general=general, tolerant=tolerant)
         if state.failure is not None:
             break

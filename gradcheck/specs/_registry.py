@@ -69,7 +69,10 @@ class Spec:
     ``conventions`` are the course years' conventions, the current one first;
     ``prepare(case, forward)`` makes the calls the course makes before such a case with the
     layer under check (a train-mode batch norm before a test-mode one, so that the running
-    statistics it reads are the ones the layer itself stored, in its own shape).
+    statistics it reads are the ones the layer itself stored, in its own shape);
+    ``probes(dtype)`` are a few fixed mid-sized cases checked besides the generated ones
+    (each mode of a layer; enough units for a dropout rate to show), whose failures stand
+    only where no generated case fails.
     """
 
     name: str
@@ -91,6 +94,7 @@ class Spec:
     state: tuple[str, ...] = ()
     conventions: tuple[Convention, ...] = ()
     prepare: Callable[[Case, Callable[..., Any]], Case] | None = None
+    probes: Callable[[Any], list[Case]] | None = None
 
 
 _REGISTRY: dict[str, Spec] = {}

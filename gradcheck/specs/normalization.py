@@ -89,7 +89,9 @@ def warm_up(case: Case, forward: Any) -> Case:
     if param["mode"] != "test" and not case.geometry.get("warm"):
         return case
     warm = dict(param, mode="train")
-    forward(x * 1.5 + 0.5, gamma.copy(), beta.copy(), warm)
+    # A narrower batch than x (a quarter of its spread): small running variances, against
+    # which eps outside the square root shows in the test-mode output.
+    forward(x * 0.25 + 0.5, gamma.copy(), beta.copy(), warm)
     return Case((x, gamma, beta, dict(warm, mode=param["mode"])), case.geometry)
 
 
@@ -102,17 +104,31 @@ def _geometry(x: np.ndarray, dtype: Any, **extra: Any) -> dict[str, Any]:
 _MODES = st.sampled_from(("train", "train", "test", "train"))
 
 
+def _batchnorm_case(seed: int, mode: str, n: int, d: int, dtype: Any, warm: bool) -> Case:
+    rng = np.random.default_rng(seed)
+    x = normalised_values(rng, n, d).astype(dtype)
+    gamma, beta = _affine_params(rng, (d,), dtype)
+    extra = {"warm": True} if warm and mode == "train" else {}
+    return Case((x, gamma, beta, _bn_param(rng, mode)), _geometry(x, dtype, mode=mode, **extra))
+
+
 @st.composite
 def batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
     """x (N, D), gamma and beta (D,), bn_param; N >= 2 (float64) or 3 (float32) in train mode."""
     mode = draw(_MODES)
     n = draw(batch_sizes(_min_count(dtype) if mode == "train" else 1, 5))
     d = draw(st.integers(1, 4))
-    rng = np.random.default_rng(draw(seeds()))
-    x = normalised_values(rng, n, d).astype(dtype)
-    gamma, beta = _affine_params(rng, (d,), dtype)
-    warm = {"warm": True} if mode == "train" and draw(st.booleans()) else {}
-    return Case((x, gamma, beta, _bn_param(rng, mode)), _geometry(x, dtype, mode=mode, **warm))
+    return _batchnorm_case(draw(seeds()), mode, n, d, dtype, draw(st.booleans()))
+
+
+def _spatial_batchnorm_case(seed: int, mode: str, shape: tuple[int, int, int, int], dtype: Any,
+                            warm: bool) -> Case:
+    n, c, h, w = shape
+    rng = np.random.default_rng(seed)
+    x = normalised_values(rng, n * h * w, c).reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(dtype)
+    gamma, beta = _affine_params(rng, (c,), dtype)
+    extra = {"warm": True} if warm and mode == "train" else {}
+    return Case((x, gamma, beta, _bn_param(rng, mode)), _geometry(x, dtype, mode=mode, **extra))
 
 
 @st.composite
@@ -125,11 +141,18 @@ def spatial_batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: b
     if mode == "train":
         while n * h * w < _min_count(dtype):
             w += 1
-    rng = np.random.default_rng(draw(seeds()))
-    x = normalised_values(rng, n * h * w, c).reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(dtype)
-    gamma, beta = _affine_params(rng, (c,), dtype)
-    warm = {"warm": True} if mode == "train" and draw(st.booleans()) else {}
-    return Case((x, gamma, beta, _bn_param(rng, mode)), _geometry(x, dtype, mode=mode, **warm))
+    return _spatial_batchnorm_case(draw(seeds()), mode, (n, c, h, w), dtype, draw(st.booleans()))
+
+
+def batchnorm_probes(dtype: Any) -> list[Case]:
+    """One mid-sized case per mode and call sequence, checked besides the generated ones."""
+    return [_batchnorm_case(seed, mode, 4, 3, dtype, warm)
+            for seed, (mode, warm) in enumerate((("test", False), ("train", True), ("train", False)))]
+
+
+def spatial_batchnorm_probes(dtype: Any) -> list[Case]:
+    return [_spatial_batchnorm_case(seed, mode, (2, 3, 2, 2), dtype, warm)
+            for seed, (mode, warm) in enumerate((("test", False), ("train", True), ("train", False)))]
 
 
 @st.composite
@@ -179,13 +202,19 @@ def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True
         dims = draw(array_shapes(min_dims=2, max_dims=4, max_side=4))
     else:
         dims = (draw(st.integers(60, 80) if large else st.integers(1, 5)),)
-    p = draw(st.sampled_from(probabilities))
-    mode = draw(_MODES)
-    seed = draw(seeds())
+    return _dropout_case(draw(seeds()), (n, *dims), draw(st.sampled_from(probabilities)), draw(_MODES), dtype)
+
+
+def _dropout_case(seed: int, shape: tuple[int, ...], p: float, mode: str, dtype: Any) -> Case:
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, *dims)).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
     param = {"p": p, "mode": mode, "seed": int(rng.integers(0, 2**31 - 1))}
     return Case((x, param), _geometry(x, dtype, p=p, mode=mode))
+
+
+def dropout_probes(dtype: Any) -> list[Case]:
+    """Large train-mode cases (p = 0.5 means the same in every course year) and a test-mode one."""
+    return [_dropout_case(0, (40, 60), 0.5, "train", dtype), _dropout_case(1, (3, 4), 0.5, "test", dtype)]
 
 
 def _binomial_surprise(k: int, n: int, p: float) -> float:
@@ -334,7 +363,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("batchnorm_forward", "batchnorm_backward"),),
     description="batch normalisation of x (N, D), train mode (batch statistics) and test mode",
-    **_BN_CONTRACT,
+    probes=batchnorm_probes, **_BN_CONTRACT,
 ))
 register(Spec(
     name="batchnorm_alt", family="normalization", kind="layer",
@@ -345,7 +374,7 @@ register(Spec(
     names=(("batchnorm_forward_alt", "batchnorm_backward_alt"),
            ("batchnorm_forward", "batchnorm_backward_alt")),
     description="batch normalisation, simplified closed-form backward",
-    **_BN_CONTRACT,
+    probes=batchnorm_probes, **_BN_CONTRACT,
 ))
 register(Spec(
     name="spatial_batchnorm", family="normalization", kind="layer",
@@ -356,7 +385,7 @@ register(Spec(
     wrt=("x", "gamma", "beta"),
     names=(("spatial_batchnorm_forward", "spatial_batchnorm_backward"),),
     description="batch normalisation of x (N, C, H, W) per channel, statistics over N, H, W",
-    **_BN_CONTRACT,
+    probes=spatial_batchnorm_probes, **_BN_CONTRACT,
 ))
 register(Spec(
     name="layernorm", family="normalization", kind="layer",
@@ -387,4 +416,5 @@ register(Spec(
     names=(("dropout_forward", "dropout_backward"),),
     description="inverted dropout, p = probability of keeping a unit, seeded mask",
     forward_check=dropout_forward_check, conventions=DROPOUT_CONVENTIONS, general=True,
+    probes=dropout_probes,
 ))
