@@ -313,6 +313,7 @@ def check_candidate(
         )
     if state.failure is not None:
         case, fwd, report = state.failure
+        samples = sample_cases(spec, seed + 1, dtype)  # more cases, for a diagnosis and determinism
         if report is not None and not report.passed:
             search_report = report
             report = check_case(spec, case, forward, backward, seed=seed, **options)
@@ -327,13 +328,13 @@ def check_candidate(
                     "layer gives different results for the same inputs (an unseeded random "
                     "draw, or state kept between calls)")
             if any(g.status == "failed" and g.n_checked < _FEW for g in report.gradients.values()):
-                larger_case = _larger_failing_case(spec, forward, backward, seed, dtype, options)
+                larger_case = _larger_failing_case(spec, forward, backward, seed, samples, options)
                 if larger_case is not None:
                     larger = check_case(spec, larger_case, forward, backward, seed=seed, **options)
                     outcome.n_evaluations += larger.n_evaluations
                     _borrow_diagnoses(report, larger, larger_case)
         if "nondeterministic" not in outcome.contract:
-            note = explain_nondeterminism(spec, forward, backward, case, report, seed=seed, dtype=dtype)
+            note = explain_nondeterminism(spec, forward, backward, case, report, samples)
             if note is not None:
                 outcome.contract.append("nondeterministic")
                 outcome.notes += [note] if note else []
@@ -355,11 +356,11 @@ _FEW = 6
 
 def _larger_failing_case(
     spec: Spec, forward: Callable[..., Any], backward: Callable[..., Any] | None,
-    seed: int, dtype: Any, options: dict[str, Any],
+    seed: int, samples: list[Case], options: dict[str, Any],
 ) -> Case | None:
     """The largest of a few more generated cases on which the candidate also fails."""
     try:
-        for case in sample_cases(spec, seed + 1, dtype, 12):  # largest first
+        for case in samples:  # largest first
             if case_size(case) < 2 * _FEW:
                 continue
             if compare_forward(spec, case, forward, tolerant=True).status != "ok":

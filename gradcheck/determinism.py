@@ -26,13 +26,13 @@ from gradcheck.specs import Case, Spec
 
 __all__ = ["case_size", "explain_nondeterminism", "find_nondeterminism", "sample_cases"]
 
-SAMPLES = 8
-REPEATS = 4
+SAMPLES = 12
+REPEATS = 3
 
 
 def sample_cases(spec: Spec, seed: int, dtype: Any, count: int = SAMPLES) -> list[Case]:
-    """``count`` generated cases of the CS231n geometry (fewer if hypothesis repeats itself),
-    largest first; the same ones for the same seed."""
+    """``count`` generated cases of the CS231n geometry (fewer if hypothesis cannot draw
+    that many), largest first; the same ones for the same seed."""
     found: list[Case] = []
 
     @hypothesis_seed(seed)
@@ -42,7 +42,10 @@ def sample_cases(spec: Spec, seed: int, dtype: Any, count: int = SAMPLES) -> lis
     def body(case: Case) -> None:
         found.append(case)
 
-    body()
+    try:
+        body()
+    except Exception:
+        pass  # e.g. hypothesis could not satisfy the strategy: what was drawn is enough
     return sorted(found, key=case_size, reverse=True)
 
 
@@ -118,10 +121,11 @@ def find_nondeterminism(
 
 def explain_nondeterminism(
     spec: Spec, forward: Callable[..., Any], backward: Callable[..., Any] | None, case: Case,
-    report: Report | None, *, seed: int, dtype: Any,
+    report: Report | None, samples: Iterable[Case],
 ) -> str | None:
     """Whether a layer that failed on ``case`` is nondeterministic: ``None`` when no call
-    shows it, ``""`` when ``report`` says so already, else a sentence for the verdict."""
+    (on ``case``, then on ``samples``) shows it, ``""`` when ``report`` says so already,
+    else a sentence for the verdict."""
     if report is not None and any(v.kind.startswith("nondeterministic") for v in report.violations):
         return ""
-    return find_nondeterminism(spec, forward, backward, [case, *sample_cases(spec, seed + 1, dtype)])
+    return find_nondeterminism(spec, forward, backward, [case, *samples])
