@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
           f"gradient named, and the expected diagnosis and geometry: {right}/{len(mutants)}")
     for r in mutant_results:
         if not r.verdict_right:
-            print(f"  - {r.edit.name}: expected {sorted(r.edit.expect)}, got {sorted(r.failing)}")
+            print(f"  - {r.edit.name}: expected {r.edit.expectation()}, got {sorted(r.failing)}")
     print(f"Correct variants passing: {variants_ok}/{len(variants)}")
     for r in variant_results:
         if not r.verdict_right:

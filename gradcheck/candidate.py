@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from gradcheck.contract import Violation
+from gradcheck.determinism import case_size, explain_nondeterminism, sample_cases
 from gradcheck.forward import ForwardResult, compare_forward
 from gradcheck.outcome import Outcome
 from gradcheck.report import Report
@@ -197,6 +198,8 @@ def _check_once(search: _Search, geometry: str, budget: float) -> Outcome:
 def _report_failure(search: _Search, outcome: Outcome, failure: _Failure) -> None:
     """Localise the smallest failing case and fill the outcome's verdicts from it."""
     case, fwd, report = failure
+    # More cases, shared by the larger-case diagnosis and the determinism probe.
+    samples = sample_cases(search.spec, search.seed + 1, search.dtype)
     if report is not None and not report.passed:
         search_report = report
         report = search.check(case)
@@ -211,11 +214,16 @@ def _report_failure(search: _Search, outcome: Outcome, failure: _Failure) -> Non
                 "layer gives different results for the same inputs (an unseeded random "
                 "draw, or state kept between calls)")
         if any(g.status == "failed" and g.n_checked < _FEW for g in report.gradients.values()):
-            larger_case = _larger_failing_case(search)
+            larger_case = _larger_failing_case(search, samples)
             if larger_case is not None:
                 larger = search.check(larger_case)
                 outcome.n_evaluations += larger.n_evaluations
                 _borrow_diagnoses(report, larger, larger_case)
+    if "nondeterministic" not in outcome.contract:
+        note = explain_nondeterminism(search.spec, search.forward, search.backward, case, report, samples)
+        if note is not None:
+            outcome.contract.append("nondeterministic")
+            outcome.notes += [note] if note else []
     outcome.failing_case = case.describe()
     outcome.forward = "ok" if fwd.status == "ok" else "FAILED"
     outcome.forward_message = fwd.message
@@ -301,33 +309,20 @@ def _name_convention(outcome: Outcome, used: Convention, current: Convention,
 _FEW = 6
 
 
-def _size(case: Case) -> int:
-    return sum(a.size for a in case.args if isinstance(a, np.ndarray))
-
-
-def _larger_failing_case(search: _Search) -> Case | None:
-    """The largest of a few more generated cases on which the candidate also fails."""
-    found: list[Case] = []
+def _larger_failing_case(search: _Search, samples: list[Case]) -> Case | None:
+    """The largest of ``samples`` (largest first) on which the candidate also fails."""
     spec = search.spec
-
-    @hypothesis_seed(search.seed + 1)
-    @settings(max_examples=12, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(spec.cases(dtype=np.dtype(search.dtype), general=False))
-    def body(case: Case) -> None:
-        if _size(case) < 2 * _FEW or (spec.differentiated is not None and not spec.differentiated(case)):
-            return
-        fwd = compare_forward(spec, case, search.forward, tolerant=True)
-        if fwd.status != "ok":
-            return
-        if not search.check(fwd.case or case, localise=False).passed:
-            found.append(fwd.case or case)
-
     try:
-        body()
+        for case in samples:
+            judged = spec.differentiated is None or spec.differentiated(case)
+            if case_size(case) < 2 * _FEW or not judged:
+                continue
+            fwd = compare_forward(spec, case, search.forward, tolerant=True)
+            if fwd.status == "ok" and not search.check(fwd.case or case, localise=False).passed:
+                return fwd.case or case
     except Exception:
         return None
-    return max(found, key=_size) if found else None
+    return None
 
 
 def _borrow_diagnoses(smallest: Report, larger: Report, larger_case: Case) -> None:

@@ -218,16 +218,11 @@ MUTANTS: list[Mutant] = [
         old="    return dout * mask\n",
         new="    p = cache[0][\"p\"]\n"
             "    return dout * (np.random.default_rng().random(dout.shape) < p) / p\n",
-        expect=frozenset({"x", "contract:nondeterministic_backward"}), geometry="mode=train",
-        # A one-entry mask agrees with a fresh draw by chance: whether the contract checks or
-        # the gradient comparison (or a failure that does not reproduce) see it first varies.
-        alternatives=tuple(
-            frozenset(names) for names in (
-                {"x"}, {"contract:nondeterministic_backward"}, {"x", "contract:nondeterministic"},
-                {"contract:nondeterministic", "contract:nondeterministic_backward"},
-                {"x", "contract:nondeterministic", "contract:nondeterministic_backward"},
-                # every repeat agreeing by chance makes the redraw look like nonlinearity
-                {"x", "contract:nonlinear_backward"}, {"contract:nonlinear_backward"})),
+        expect=frozenset({"contract:nondeterministic"}), geometry="mode=train",
+        # The shrunk case is tiny, so a fresh mask agrees with the forward's by chance: its
+        # contract checks may or may not see the redraw (all repeats agreeing by chance look
+        # like a backward nonlinear in dout), and dx may or may not differ there.
+        may=frozenset({"x", "contract:nondeterministic_backward", "contract:nonlinear_backward"}),
     ),
     Mutant(
         name="dropout: backward forgets the 1/p scale (mask kept boolean)",

@@ -148,12 +148,18 @@ def test_forward_check_rejects_p_used_as_the_drop_probability(rng):
 # -- wrong backwards: the checker must fail them -----------------------------------------
 
 
-def _redraws_the_mask(dout, cache):
-    param, _ = cache
-    if param["mode"] == "test":
-        return dout
-    u = np.random.default_rng().random(dout.shape)  # a fresh, unseeded mask
-    return dout * (u < param["p"]) / param["p"]
+def _redraws_the_mask(seed):
+    # A fresh mask on every call, as from an unseeded generator, but the same fresh masks in
+    # every run of the test: whether they agree with each other is then not left to chance.
+    draws = np.random.default_rng(seed)
+
+    def backward(dout, cache):
+        param, _ = cache
+        if param["mode"] == "test":
+            return dout
+        return dout * (draws.random(dout.shape) < param["p"]) / param["p"]
+
+    return backward
 
 
 def _forgets_the_scale(dout, cache):
@@ -167,7 +173,7 @@ def test_backward_that_redraws_the_mask_fails(p, rng):
     # code then raises FlakyFailure out of check_spec (reported as a core issue)
     x = rng.standard_normal((5, 6))
     case = Case((x, {"p": p, "mode": "train", "seed": 4}), {"p": p})
-    report = check_case(get_spec("dropout"), case, backward=_redraws_the_mask)
+    report = check_case(get_spec("dropout"), case, backward=_redraws_the_mask(7))
     assert report.failed_gradients == ["x"], str(report)
     assert "nondeterministic_backward" in [v.kind for v in report.violations]
 
