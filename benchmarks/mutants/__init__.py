@@ -52,7 +52,13 @@ class Edit:
         return text.replace(self.old, self.new)
 
     def match(self) -> Match:
-        forward, backward = self.functions or get_spec(self.spec).names[0]
+        """The functions to check: given, or the spec's first pair the edited file defines."""
+        if self.functions:
+            return Match(self.spec, *self.functions)
+        text = self.edited()
+        names = get_spec(self.spec).names
+        defined = [(f, b) for f, b in names if f"def {f}(" in text and (b is None or f"def {b}(" in text)]
+        forward, backward = (defined or names)[0]
         return Match(self.spec, forward, backward)
 
 
