@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="gradcheck",
         description="Check hand-written backward passes against numerical gradients.",
     )
+    from gradcheck import __version__
+
+    parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check layers over generated cases")
     check.add_argument("paths", nargs="*", metavar="PATH",
@@ -43,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="check only this layer (spec or function name; repeatable)")
     check.add_argument("--examples", type=int, default=10, metavar="N",
                        help="generated cases per layer (default 10)")
-    check.add_argument("--method", choices=METHODS, default="auto")
+    check.add_argument("--method", choices=METHODS, default="auto",
+                       help="numerical derivatives: auto (default: complex step where the forward "
+                       "allows it, else central differences), complex, central, richardson, forward")
     check.add_argument("--mode", choices=MODES, default="directional",
                        help="directional (default): a verdict from random directions per case, "
                        "the smallest failing case then checked entry by entry; full: every entry "
@@ -51,14 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--geometry", choices=GEOMETRIES, default="auto",
                        help="cs231n: only the assignment's geometry; general: every valid one; "
                        "auto (default): both, skipping general cases your layer rejects")
-    check.add_argument("--seed", type=int, default=0, metavar="S")
+    check.add_argument("--seed", type=int, default=0, metavar="S",
+                       help="seed of the generated cases and upstream gradients (default 0); the "
+                       "same seed gives the same run")
     check.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"time limit per layer (default {DEFAULT_TIMEOUT:g})")
     check.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                        help="layers checked in parallel (default: up to 2)")
     check.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                        help="dtype of the generated inputs")
-    check.add_argument("--json", metavar="OUT", help="write machine-readable results to OUT")
+    check.add_argument("--json", metavar="OUT",
+                       help="write machine-readable results to OUT (- for standard output; the "
+                       "table then goes to standard error)")
     check.add_argument("--quiet", action="store_true", help="print only failures and the summary")
     check.add_argument("--strict", action="store_true",
                        help="fail layers with warnings too (writes into dout or inputs, a wrong "
@@ -84,8 +94,29 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
 
 
 def console_main() -> int:
-    """Entry point of the ``gradcheck`` console script."""
-    return main()
+    """Entry point of the ``gradcheck`` console script.
+
+    hypothesis keeps its files in the user's cache directory, not in a ``.hypothesis/``
+    of the student's folder. A closed pipe (``gradcheck check | head -1``) ends the
+    command quietly, with the status a process killed by SIGPIPE has.
+    """
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", _cache_directory())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + signal.SIGPIPE
+    return status
+
+
+def _cache_directory() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "gradcheck", "hypothesis")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _list(out: TextIO) -> int:
@@ -115,6 +146,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
+    json_out = out if args.json == "-" else None
+    if json_out is not None:
+        out = sys.stderr  # standard output carries the JSON alone
     for name, value, low in (("--examples", args.examples, 1), ("--jobs", args.jobs, 1),
                              ("--seed", args.seed, 0), ("--timeout", args.timeout, 1)):
         if value < low:
@@ -143,8 +177,12 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             "layers": [r.to_dict() for r in results],
             "unmatched": unmatched,
         }
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
+        if json_out is not None:
+            json.dump(payload, json_out, indent=2)
+            json_out.write("\n")
+        else:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=2)
     return 1 if failed else 0
 
 
@@ -157,7 +195,7 @@ def _check_reference(
         return _usage_error(str(exc.args[0])), [], []
     if not args.quiet:
         out.write(
-            f"gradcheck: {len(specs)} reference layers, {args.examples} generated cases each "
+            f"gradcheck: {_plural(len(specs), 'reference layer')}, {args.examples} generated cases each "
             f"({args.dtype}, method {args.method}, mode {args.mode}, seed {args.seed})\n\n"
         )
     progress = _Progress(len(specs))
@@ -198,7 +236,7 @@ def _check_paths(
         ), [], []
     if not args.quiet:
         out.write(
-            f"gradcheck: {len(found)} layers in {', '.join(args.paths)}, {args.examples} "
+            f"gradcheck: {_plural(len(found), 'layer')} in {', '.join(args.paths)}, {args.examples} "
             f"generated cases each (method {args.method}, mode {args.mode}, geometry "
             f"{args.geometry}, seed {args.seed}, timeout {args.timeout:g} s)\n\n"
         )

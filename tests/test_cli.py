@@ -66,3 +66,44 @@ def test_python_dash_m_works():
                            "--examples", "2", "--quiet"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "1 passed, 0 failed" in proc.stdout
+
+
+def test_version_and_help_texts(capsys):
+    from gradcheck import __version__
+
+    assert run("--version")[0] == 0
+    assert capsys.readouterr().out.strip() == f"gradcheck {__version__}"
+    help_text = subprocess.run([sys.executable, "-m", "gradcheck", "check", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    assert "seed of the generated cases" in help_text and "numerical derivatives" in help_text
+
+
+def test_one_layer_is_singular_and_json_dash_goes_to_stdout(capsys):
+    status, text = run("check", "--layer", "relu", "--examples", "2", "--json", "-")
+    assert status == 0
+    data = json.loads(text)  # standard output holds the JSON alone
+    assert [layer["layer"] for layer in data["layers"]] == ["relu"]
+    err = capsys.readouterr().err
+    assert "gradcheck: 1 reference layer, 2 generated cases each" in err
+    assert "1 passed, 0 failed" in err
+
+
+def test_a_closed_pipe_ends_quietly_and_no_hypothesis_folder_is_left(tmp_path):
+    env = dict(__import__("os").environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    script = ("import sys; from gradcheck.cli import console_main; "
+              "sys.argv = ['gradcheck', 'check', '--layer', 'relu', '--examples', '2']; "
+              "sys.exit(console_main())")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    proc.stdout.close()  # the reader is gone before anything is written, like `| head -0`
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert proc.returncode == 141
+    work = tmp_path / "work"
+    work.mkdir()
+    script = ("import sys; from gradcheck.cli import console_main; "
+              "sys.argv = ['gradcheck', 'check', '--layer', 'affine', '--examples', '2', '--quiet']; "
+              "sys.exit(console_main())")
+    subprocess.run([sys.executable, "-c", script], cwd=work, env=env, check=True, capture_output=True)
+    assert not (work / ".hypothesis").exists()
