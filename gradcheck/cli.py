@@ -204,7 +204,7 @@ def _check_reference(
         progress.start(spec.name)
         opts = {**options, "geometry": "general"}
         results.append(check_candidate(spec, spec.forward, spec.backward, **opts))
-        progress.done(spec.name)
+        progress.done(spec.name, results[-1])
     progress.clear()
     return None, results, []
 
@@ -246,7 +246,7 @@ def _check_paths(
         path, match = item
         progress.start(match.spec)
         outcome = check_isolated(path, match, options, args.timeout)
-        progress.done(match.spec)
+        progress.done(match.spec, outcome)
         return outcome
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -324,7 +324,8 @@ def _table(results: list[Outcome], strict: bool = False) -> str:
 
 
 class _Progress:
-    """``checking conv (3/12)`` on stderr, only when it is a terminal."""
+    """Progress on stderr: ``checking conv (3/12 done)`` on a terminal; elsewhere (a log, a
+    CI job) one line per finished layer, so that a slow layer is no silence."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -338,19 +339,23 @@ class _Progress:
         self.running.append(name)
         self._show()
 
-    def done(self, name: str) -> None:
+    def done(self, name: str, outcome: Outcome | None = None) -> None:
         self.finished += 1
         if name in self.running:
             self.running.remove(name)
+        if not self.enabled and outcome is not None:
+            self._write(f"gradcheck: {name}: {outcome.verdict} ({self.finished}/{self.total} done, "
+                        f"{outcome.seconds:.1f} s)\n")
+            self.stream.flush()
         self._show()
 
     def _show(self) -> None:
         if self.enabled:
-            self._write(f"\r\033[Kchecking {', '.join(self.running)} ({self.finished}/{self.total} done)")
+            running = f"checking {', '.join(self.running)} " if self.running else ""
+            self._write(f"\r\033[K{running}({self.finished}/{self.total} done)")
             self.stream.flush()
 
     def clear(self) -> None:
         if self.enabled:
             self._write("\r\033[K")
             self.stream.flush()
-

@@ -107,3 +107,26 @@ def test_a_closed_pipe_ends_quietly_and_no_hypothesis_folder_is_left(tmp_path):
               "sys.exit(console_main())")
     subprocess.run([sys.executable, "-c", script], cwd=work, env=env, check=True, capture_output=True)
     assert not (work / ".hypothesis").exists()
+
+
+def test_progress_off_a_terminal_is_one_line_per_finished_layer(capsys):
+    status, _ = run("check", "--layer", "relu", "--layer", "affine", "--examples", "2", "--quiet")
+    assert status == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("gradcheck: relu: passed (1/2 done, ")
+    assert err[1].startswith("gradcheck: affine: passed (2/2 done, ")
+
+
+def test_progress_on_a_terminal_never_shows_an_empty_layer_name():
+    from gradcheck.cli import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = _Progress(1, stream)
+    progress.start("conv")
+    progress.done("conv")
+    assert "checking conv (0/1 done)" in stream.getvalue()
+    assert "checking  (" not in stream.getvalue() and stream.getvalue().endswith("(1/1 done)")
