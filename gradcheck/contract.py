@@ -158,11 +158,16 @@ def parse_gradients(
             )
         )
     if len(result) != n:
+        integers = [names[i] for i, a in enumerate(args)
+                    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.integer)]
+        what = "is an integer array" if len(integers) == 1 else "are integer arrays"
+        hint = (f". Note: {', '.join(integers)} {what}, which is not differentiated; cast it "
+                "to float to check its gradient" if integers and len(result) > n else "")
         raise Stop(
             Violation(
                 "gradient_count",
                 f"backward returned {len(result)} gradients; expected {n}, one for each "
-                f"differentiable input, in argument order: {wanted}",
+                f"differentiable input, in argument order: {wanted}{hint}",
             )
         )
     grads: list[np.ndarray | None] = []

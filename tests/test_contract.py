@@ -233,3 +233,20 @@ def test_float32_cancellation_in_backward_is_round_off_not_nonlinearity(rng):
     report = gradcheck.check_layer(batchnorm_forward, batchnorm_backward, x, gamma, beta,
                                    {"mode": "train"})
     assert report.passed, str(report)
+
+
+def test_an_integer_array_argument_is_named_when_backward_returns_its_gradient():
+    def scale_forward(x, w):
+        return x * w, (x, w)
+
+    def scale_backward(dout, cache):
+        x, w = cache
+        return dout * w, dout * x  # a gradient for w too, but w is an integer array
+
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    w = np.arange(12).reshape(3, 4)
+    report = gradcheck.check_layer(scale_forward, scale_backward, x, w)
+    assert not report.passed
+    message = report.failures[0].message
+    assert "backward returned 2 gradients; expected 1" in message
+    assert "w is an integer array, which is not differentiated; cast it to float" in message
