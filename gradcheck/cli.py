@@ -215,6 +215,9 @@ def _check_paths(
     found: list[tuple[str, Match]] = []
     unmatched: list[str] = []
     for path in args.paths:
+        if os.path.isdir(path):
+            return _usage_error(f"{path} is a directory: pass the .py files in it "
+                                f"(gradcheck check {os.path.join(path, '*.py')})"), [], []
         if (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
             return _usage_error(f"no such file: {path}"), [], []
     for path in args.paths:

@@ -8,6 +8,7 @@ the user's own argument names and shapes.
 
 from __future__ import annotations
 
+import importlib
 import os
 import traceback
 from collections.abc import Sequence
@@ -86,13 +87,19 @@ class UserCodeError(Exception):
         super().__init__(f"{stage} raised {type(exc).__name__}: {exc}")
 
 
+_IMPORT_MACHINERY = os.path.dirname(os.path.abspath(importlib.__file__)) + os.sep
+
+
+def _own_frame(filename: str) -> bool:
+    """A frame of gradcheck or of Python's import machinery, which the user need not read."""
+    path = os.path.abspath(filename)
+    return (path.startswith(_PACKAGE_DIR + os.sep) or filename.startswith("<frozen importlib")
+            or path.startswith(_IMPORT_MACHINERY))
+
+
 def user_traceback(exc: BaseException) -> str:
-    """The traceback of ``exc`` without gradcheck's own frames."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR + os.sep)
-    ]
+    """The traceback of ``exc`` without gradcheck's own frames or the import machinery's."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _own_frame(frame.filename)]
     lines = traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines).rstrip()

@@ -90,6 +90,9 @@ def load_target(target: str, *, python2: bool = False) -> ModuleType:
             sys.modules[name] = module
             spec.loader.exec_module(module)
             return module
+        if importlib.util.find_spec(target.split(".")[0]) is None:
+            raise TargetError(f"no such file or module: {target} (pass a .py file, or the name of "
+                              "an importable module)")
         return importlib.import_module(target)
     except TargetError:
         raise

@@ -130,3 +130,16 @@ def test_progress_on_a_terminal_never_shows_an_empty_layer_name():
     progress.done("conv")
     assert "checking conv (0/1 done)" in stream.getvalue()
     assert "checking  (" not in stream.getvalue() and stream.getvalue().endswith("(1/1 done)")
+
+
+def test_clear_usage_errors_for_a_missing_module_a_directory_and_a_syntax_error(tmp_path, capsys):
+    assert run("check", "nosuchmodule_gc")[0] == 2
+    assert "no such file or module: nosuchmodule_gc" in capsys.readouterr().err
+    assert run("check", str(tmp_path))[0] == 2
+    assert f"{tmp_path} is a directory: pass the .py files in it" in capsys.readouterr().err
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(:\n    pass\n")
+    assert run("check", str(bad))[0] == 2
+    err = capsys.readouterr().err
+    assert "SyntaxError" in err and "bad.py" in err
+    assert "frozen importlib" not in err and "importlib/__init__" not in err
