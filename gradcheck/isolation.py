@@ -96,8 +96,12 @@ def _child(task_path: str, result_path: str, log_path: str) -> None:
     log.flush()
 
 
-def run_isolated(task: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run ``task`` in a fresh process; raise :class:`WorkerFailure` when it gives no result."""
+def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--timeout") -> dict[str, Any]:
+    """Run ``task`` in a fresh process; raise :class:`WorkerFailure` when it gives no result.
+
+    ``timeout_option`` is how the caller's face names the limit (``--gradcheck-timeout``
+    in pytest), for the message of a task that runs out of time.
+    """
     ctx = _get_context()
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as tmp:
         task_path = os.path.join(tmp, "task.json")
@@ -113,7 +117,7 @@ def run_isolated(task: dict[str, Any], timeout: float) -> dict[str, Any]:
             _kill(proc)
             raise WorkerFailure(
                 f"timed out after {timeout:g} s: an endless loop, or a layer too slow for "
-                "its generated cases (raise the limit with --timeout)"
+                f"its generated cases (raise the limit with {timeout_option})"
             )
         if os.path.exists(result_path) and os.path.getsize(result_path):
             with open(result_path, encoding="utf-8") as fh:
@@ -149,14 +153,15 @@ def discover_isolated(path: str, timeout: float) -> Discovery | str:
     return Discovery.from_dict(result["discovery"])
 
 
-def check_isolated(path: str, match: Match, options: dict[str, Any], timeout: float) -> Outcome:
+def check_isolated(path: str, match: Match, options: dict[str, Any], timeout: float,
+                   timeout_option: str = "--timeout") -> Outcome:
     """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome."""
     task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
             "backward": match.backward, "options": options}
     started = time.perf_counter()
     outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
     try:
-        result = run_isolated(task, timeout)
+        result = run_isolated(task, timeout, timeout_option)
     except WorkerFailure as exc:
         outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
         outcome.forward = "-"

@@ -60,13 +60,26 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [line]
 
 
-@pytest.fixture
-def gradcheck(request: pytest.FixtureRequest) -> Checker:
-    """Check layers from your own tests: ``.layer``, ``.loss``, ``.like(name, fwd, bwd)``."""
-    options = _options(request.config)
+def _checker(config: pytest.Config) -> Checker:
+    options = _options(config)
     return Checker(seed=options["seed"], method=options["method"], mode=options["mode"],
                    examples=options["examples"], geometry=options["geometry"],
-                   strict=bool(request.config.getoption("gradcheck_strict")))
+                   strict=bool(config.getoption("gradcheck_strict")))
+
+
+@pytest.fixture
+def gradchecker(request: pytest.FixtureRequest) -> Checker:
+    """Check layers from your own tests: ``.layer``, ``.loss``, ``.like(name, fwd, bwd)``.
+
+    Named so that it does not hide the ``gradcheck`` module in a test that imports it.
+    """
+    return _checker(request.config)
+
+
+@pytest.fixture
+def gradcheck(request: pytest.FixtureRequest) -> Checker:
+    """The same as :func:`gradchecker` (the first name of the fixture, kept as an alias)."""
+    return _checker(request.config)
 
 
 class _LayerFailed(Exception):
@@ -90,7 +103,8 @@ class GradcheckItem(pytest.Item):
             raise _LayerFailed(self.error)
         options = _options(self.config)
         outcome = check_isolated(self.target, self.match, options,
-                                  float(self.config.getoption("gradcheck_timeout")))
+                                 float(self.config.getoption("gradcheck_timeout")),
+                                 timeout_option="--gradcheck-timeout")
         try:
             warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")),
                           path=self.target)

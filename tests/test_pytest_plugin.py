@@ -143,3 +143,31 @@ def test_fixture_warns_on_a_write_into_dout(pytester):
     result.assert_outcomes(passed=1, warnings=1)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradcheck-strict")
     result.assert_outcomes(failed=1)
+
+
+def test_timeout_message_names_the_pytest_option_and_the_fixture_has_a_name_that_does_not_collide(pytester):
+    target = pytester.makepyfile(slow_layers='''
+        import time
+
+        def relu_forward(x):
+            while True:
+                time.sleep(0.1)
+
+        def relu_backward(dout, cache):
+            return dout
+    ''')
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--gradcheck-timeout", "3",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*timed out after 3 s*raise the limit with --gradcheck-timeout*"])
+    pytester.makepyfile(test_uses_module='''
+        import numpy as np
+        import gradcheck
+
+        def test_layer(gradchecker):
+            from reference_layers import relu_backward, relu_forward
+            gradchecker.layer(relu_forward, relu_backward, np.random.default_rng(0).normal(size=(2, 3)))
+            assert gradcheck.check_layer(relu_forward, relu_backward, np.ones((2, 2))).passed
+    ''')
+    result = pytester.runpytest_subprocess("test_uses_module.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
