@@ -282,7 +282,7 @@ def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.
         if r.passed and r.warnings:
             failing = " (fails under --strict)" if args.strict else ""
             out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): passed with warnings{failing}\n")
-            out.writelines(_warning_lines(r))
+            out.writelines(line + "\n" for line in r.warning_lines())
     if not args.quiet:
         notes = [(r, n) for r in results if r.passed for n in r.notes]
         for r, note in notes:
@@ -295,16 +295,6 @@ def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.
 def _functions(r: Outcome) -> str:
     forward, backward = r.functions
     return forward if backward is None else f"{forward}/{backward}"
-
-
-def _warning_lines(r: Outcome) -> list[str]:
-    lines = []
-    for w in r.warnings:
-        case = f" (case {w['case']})" if w.get("case") else ""
-        lines.append(f"  warning [{w['kind']}]: {w['message']}{case}\n")
-        if w.get("why"):
-            lines.append(f"    why it matters although every result is right: {w['why']}.\n")
-    return lines
 
 
 def _table(results: list[Outcome], strict: bool = False) -> str:

@@ -77,6 +77,16 @@ class Outcome:
             entry["case"] = case
         self.warnings.append(entry)
 
+    def warning_lines(self) -> list[str]:
+        """Each warning as text: kind, message and case, then why it matters."""
+        lines = []
+        for w in self.warnings:
+            case = f" (case {w['case']})" if w.get("case") else ""
+            lines.append(f"  warning [{w['kind']}]: {w['message']}{case}")
+            if w.get("why"):
+                lines.append(f"    why it matters although every result is right: {w['why']}.")
+        return lines
+
     def take_verdicts(self, report: Report) -> None:
         """Gradient verdicts, contract breaches and warnings from a case's report."""
         by_argument = {v.argument: v.kind for v in report.failures if v.argument}

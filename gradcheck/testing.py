@@ -42,11 +42,7 @@ def describe_outcome(outcome: Outcome) -> str:
         lines.append(f"  forward: {outcome.forward_message}")
     if outcome.report_text:
         lines += ["", outcome.report_text]
-    for w in outcome.warnings:
-        case = f" (case {w['case']})" if w.get("case") else ""
-        lines.append(f"  warning [{w['kind']}]: {w['message']}{case}")
-        if w.get("why"):
-            lines.append(f"    why it matters although every result is right: {w['why']}.")
+    lines += outcome.warning_lines()
     lines += [f"  note: {note}" for note in outcome.notes]
     return "\n".join(lines)
 

@@ -144,15 +144,18 @@ def spatial_batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: b
     return _spatial_batchnorm_case(draw(seeds()), mode, (n, c, h, w), dtype, draw(st.booleans()))
 
 
+# (mode, warm-up first): one mid-sized probe per mode and call sequence.
+_PROBE_RUNS = (("test", False), ("train", True), ("train", False))
+
+
 def batchnorm_probes(dtype: Any) -> list[Case]:
-    """One mid-sized case per mode and call sequence, checked besides the generated ones."""
-    return [_batchnorm_case(seed, mode, 4, 3, dtype, warm)
-            for seed, (mode, warm) in enumerate((("test", False), ("train", True), ("train", False)))]
+    """Cases checked besides the generated ones, one per mode and call sequence."""
+    return [_batchnorm_case(seed, mode, 4, 3, dtype, warm) for seed, (mode, warm) in enumerate(_PROBE_RUNS)]
 
 
 def spatial_batchnorm_probes(dtype: Any) -> list[Case]:
     return [_spatial_batchnorm_case(seed, mode, (2, 3, 2, 2), dtype, warm)
-            for seed, (mode, warm) in enumerate((("test", False), ("train", True), ("train", False)))]
+            for seed, (mode, warm) in enumerate(_PROBE_RUNS)]
 
 
 @st.composite
