@@ -39,6 +39,18 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def alternating_medians(first: Callable[[], Any], second: Callable[[], Any], repeats: int,
+                        ) -> tuple[float, float]:
+    """Median times of two functions timed in alternation."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 @dataclass
 class Case:
     name: str
@@ -62,6 +74,11 @@ def _cases(rng: np.random.Generator) -> list[Case]:
     relu_x = (rng.permutation(4 * 8 * 16 * 16) - 4 * 8 * 16 * 16 / 2 + 0.5).reshape(4, 8, 16, 16) * 1e-3
     pool_x = rng.permutation(4 * 3 * 16 * 16).reshape(4, 3, 16, 16) * 1e-2
     return [
+        Case("affine", "x (64, 256), w (256, 128), b (128,)", ref.affine_forward, ref.affine_backward,
+             (normal(64, 256), normal(256, 128), normal(128)), full=False),
+        Case("batchnorm", "x (64, 128), gamma (128,), beta (128,), train",
+             ref.batchnorm_forward, ref.batchnorm_backward,
+             (normal(64, 128) * 2 + 1, normal(128), normal(128), {"mode": "train"}), full=False),
         Case("affine", "x (4, 3, 16, 16), w (768, 8), b (8,)", ref.affine_forward, ref.affine_backward,
              (x16, normal(768, 8), normal(8)),
              lambda x, w, b: x.reshape(4, -1) @ w + b),
@@ -117,14 +134,15 @@ def measure(case: Case, repeats: int, torch_repeats: int) -> None:
         out, cache = case.forward(*case.args)
         case.backward(np.ones_like(out) * 0.5, cache)
 
+    def directional() -> Any:
+        return gradcheck.check_layer(case.forward, case.backward, *case.args, mode="directional")
+
     fwd_bwd()
-    r["fwd_bwd"] = median_time(fwd_bwd, max(repeats, 20))
-    directional = gradcheck.check_layer(case.forward, case.backward, *case.args, mode="directional")
-    assert directional.passed, str(directional)
-    r["directional_evals"] = directional.n_evaluations
-    r["directional"] = median_time(
-        lambda: gradcheck.check_layer(case.forward, case.backward, *case.args, mode="directional"),
-        max(repeats, 20))
+    report = directional()
+    assert report.passed, str(report)
+    r["directional_evals"] = report.n_evaluations
+    # Alternating, so that a burst of load on a shared machine hits both sides alike.
+    r["fwd_bwd"], r["directional"] = alternating_medians(fwd_bwd, directional, max(repeats, 30))
     r["coordinates"] = sum(a.size for a in _floats(case.args))
     if not case.full:
         return
@@ -234,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         measure(case, args.repeats, args.torch_repeats)
     print()
     print(table(cases))
-    memory = peak_memory(2)
+    memory = peak_memory(4)
     print(f"\nfull check of conv x (4, 3, 32, 32), w (8, 3, 5, 5), pad 2: "
-          f"{cases[2].results['full']:.2f} s, numpy/Python allocations peak "
+          f"{cases[4].results['full']:.2f} s, numpy/Python allocations peak "
           f"{memory['traced_peak_mib']:.0f} MiB, process max RSS {memory['max_rss_mib']:.0f} MiB "
           f"(of which {memory['rss_before_mib']:.0f} MiB before the check)")
     cli = {} if args.skip_cli else cli_times(600)

@@ -16,11 +16,13 @@ from gradcheck.check import (
 )
 from gradcheck.contract import Violation
 from gradcheck.objects import check_model, check_object
+from gradcheck.options import CheckOptions
 from gradcheck.report import GradcheckWarning, GradientMismatch, GradientResult, Report
 from gradcheck.testing import LayerMismatch, check_like
 from gradcheck.torch_adapter import check_torch
 
 __all__ = [
+    "CheckOptions",
     "GradcheckWarning",
     "GradientMismatch",
     "GradientResult",

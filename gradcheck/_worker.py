@@ -46,12 +46,13 @@ def _run(task: dict[str, Any]) -> dict[str, Any]:
 
 def _check(task: dict[str, Any], module: Any) -> Any:
     from gradcheck.candidate import check_candidate
+    from gradcheck.options import CheckOptions
     from gradcheck.specs import get_spec
 
     spec = get_spec(task["spec"])
     forward = getattr(module, task["forward"])
     backward = getattr(module, task["backward"]) if task.get("backward") else None
-    return check_candidate(spec, forward, backward, **task["options"])
+    return check_candidate(spec, forward, backward, CheckOptions.from_dict(task["options"]))
 
 
 def _source(module: Any) -> str:

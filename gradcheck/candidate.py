@@ -30,14 +30,14 @@ from hypothesis import seed as hypothesis_seed
 from gradcheck.contract import Violation
 from gradcheck.determinism import case_size, explain_nondeterminism, sample_cases
 from gradcheck.forward import ForwardResult, compare_forward
+from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.report import Report
 from gradcheck.specs import Case, Convention, Spec
 from gradcheck.suite import check_case
 
-__all__ = ["GEOMETRIES", "ForwardResult", "Outcome", "check_candidate", "compare_forward"]
+__all__ = ["ForwardResult", "Outcome", "check_candidate", "compare_forward"]
 
-GEOMETRIES = ("auto", "cs231n", "general")
 
 _Failure = tuple[Case, ForwardResult, "Report | None"]
 
@@ -61,14 +61,16 @@ class _Search:
     spec: Spec
     forward: Callable[..., Any]
     backward: Callable[..., Any] | None
-    examples: int
-    seed: int
     dtype: Any
-    options: dict[str, Any]
+    options: CheckOptions
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed
 
     def check(self, case: Case, **extra: Any) -> Report:
-        return check_case(self.spec, case, self.forward, self.backward, seed=self.seed,
-                          **{**self.options, **extra})
+        return check_case(self.spec, case, self.forward, self.backward,
+                          CheckOptions.build(self.options, **extra))
 
 
 def _judge(search: _Search, state: _State, case: Case, *, tolerant: bool) -> _Failure | None:
@@ -143,7 +145,7 @@ def _phase(search: _Search, state: _State, *, general: bool, tolerant: bool) -> 
 
     @hypothesis_seed(search.seed)
     @settings(
-        max_examples=search.examples,
+        max_examples=search.options.examples,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
@@ -258,32 +260,28 @@ def check_candidate(
     spec: Spec,
     forward: Callable[..., Any],
     backward: Callable[..., Any] | None = None,
-    *,
-    examples: int = 10,
-    seed: int = 0,
-    geometry: str = "auto",
-    budget: float = 20.0,
-    dtype: Any = np.float64,
-    **options: Any,
+    options: CheckOptions | None = None,
+    **overrides: Any,
 ) -> Outcome:
     """Check a candidate pair (or loss) for ``spec`` over generated cases.
 
-    ``geometry``: ``cs231n`` draws only the assignment's contract, ``general`` every valid
-    geometry (all must work), ``auto`` both, skipping general cases the candidate visibly
-    does not support. ``budget`` bounds, in seconds, the time spent shrinking a failure.
+    ``options`` (:class:`~gradcheck.options.CheckOptions`, or its fields by name):
+    ``examples`` cases per phase; ``geometry`` ``cs231n`` draws only the assignment's
+    contract, ``general`` every valid geometry (all must work), ``auto`` both, skipping
+    general cases the candidate visibly does not support; ``budget`` bounds, in seconds,
+    the time spent shrinking a failure; the numeric options apply to every case.
 
     Where the spec knows several course years' conventions, the layer is held to the one
     its docstring states (else the current one); if it fails there but passes under
     another, it passes with a note, and with a ``convention`` warning when that one is
     neither the current course's nor stated in its docstring.
     """
-    if geometry not in GEOMETRIES:
-        raise ValueError(f"geometry={geometry!r} is not one of {', '.join(GEOMETRIES)}")
+    opts = CheckOptions.build(options, **overrides)
 
     def under(convention: Convention | None) -> Outcome:
         adapted = convention.apply(spec) if convention is not None else spec
-        search = _Search(adapted, forward, backward, examples, seed, dtype, options)
-        return _check_once(search, geometry, budget)
+        search = _Search(adapted, forward, backward, np.dtype(opts.dtype), opts)
+        return _check_once(search, opts.geometry, opts.budget)
 
     if not spec.conventions:
         return under(None)

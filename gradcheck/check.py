@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from gradcheck import numeric as num
 from gradcheck import structure
-from gradcheck.adapters import Problem, layer_problem, loss_problem
+from gradcheck.adapters import Problem, loss_problem
 from gradcheck.compare import (
     Comparison,
     compare_direction,
@@ -29,10 +29,11 @@ from gradcheck.compare import (
 )
 from gradcheck.contract import UserCodeError, Violation
 from gradcheck.diagnose import diagnose_overlap, diagnose_values
+from gradcheck.layer_adapter import layer_problem
+from gradcheck.options import CheckOptions
 from gradcheck.report import DirectionalCheck, GradientResult, Report, raise_or_warn
 
 __all__ = [
-    "MODES",
     "assert_gradients",
     "assert_loss_gradients",
     "check_layer",
@@ -40,50 +41,18 @@ __all__ = [
     "check_problem",
 ]
 
-MODES = ("full", "sample", "directional")
 RECHECK_FIRST = 16
+DIRECTIONS = 2  # per input in directional mode, when the joint direction did not settle it
 KINK_LIMIT = 64
-
-
-def _validate_options(
-    method: str,
-    mode: str,
-    seed: int,
-    rtol: float | None,
-    atol: float | None,
-    samples: int,
-    directions: int,
-) -> None:
-    if method not in num.METHODS:
-        raise ValueError(f"method={method!r} is not one of {', '.join(num.METHODS)}")
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not one of {', '.join(MODES)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
-    for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and (
-            not isinstance(value, (int, float, np.floating)) or not value >= 0 or value == np.inf
-        ):
-            raise ValueError(f"{name}={value!r} must be a finite number >= 0, or None")
-    for name, count in (("samples", samples), ("directions", directions)):
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-            raise ValueError(f"{name}={count!r} must be a positive integer")
 
 
 def check_layer(
     forward: Callable[..., Any],
     backward: Callable[..., Any],
     *args: Any,
-    method: str = "auto",
-    mode: str = "full",
-    seed: int = 0,
-    rtol: float | None = None,
-    atol: float | None = None,
     wrt: Sequence[str | int] | None = None,
-    samples: int = 10,
-    directions: int = 2,
-    grouped: bool = True,
-    localise: bool = True,
+    options: CheckOptions | None = None,
+    **overrides: Any,
 ) -> Report:
     """Check ``backward`` against numerical derivatives of ``forward``.
 
@@ -98,28 +67,16 @@ def check_layer(
     *args
         The inputs. Floating-point ndarrays are differentiable; integer arrays, dicts and
         scalars are passed through (dicts are copied for every call).
-    method : {"auto", "complex", "central", "richardson", "forward"}
-        Numeric method. ``auto`` uses the complex step when a probe shows the forward is
-        complex-safe, central differences otherwise.
-    mode : {"full", "sample", "directional"}
-        Every coordinate; ``samples`` random coordinates per input plus one direction; or
-        ``directions`` random directions per input. A mismatch in the cheaper modes is
-        localised by a full check of that input.
-    seed : int
-        Seeds the upstream gradient, the directions and the samples.
-    rtol, atol : float, optional
-        Tolerances; by default ``rtol`` follows the layer's precision and ``atol`` is 0.
     wrt : sequence of str or int, optional
         Restrict the check to these arguments (names or positions). ``backward`` may return
         the gradients of just these, or of every floating-point array argument.
-    grouped : bool
-        In full mode, estimate many coordinates per forward evaluation where a probe shows
-        they reach disjoint outputs (independent samples, element-wise maps, the spatial
-        locality of a convolution). Every such shortcut is verified and guarded by a final
-        directional check; ``False`` estimates one coordinate at a time.
-    localise : bool
-        In ``sample`` and ``directional`` modes, follow a mismatch with a full check of
-        that input to locate the wrong entries (the report then lists them).
+    options : CheckOptions, optional
+        How to check (method, mode, seed, tolerances, ...); see :class:`CheckOptions`.
+    **overrides
+        Any :class:`CheckOptions` field by name, e.g. ``mode="directional"``, ``seed=3``.
+        ``mode="full"`` (the default) checks every entry and locates every wrong one;
+        for large layers (an affine of 64x3072 @ 3072x100 takes tens of seconds in full)
+        pick ``mode="sample"`` or ``mode="directional"``, which localise a mismatch.
 
     Returns
     -------
@@ -132,40 +89,30 @@ def check_layer(
     ones), so one backward call gives every gradient and the numeric side needs only
     forward evaluations of ``L``, in float64 whatever the layer's dtype.
     """
-    _validate_options(method, mode, seed, rtol, atol, samples, directions)
+    opts = CheckOptions.build(options, **overrides)
     if not callable(forward) or not callable(backward):
         raise TypeError("forward and backward must be callables")
-    rng = checker_rng(seed)
+    rng = checker_rng(opts.seed)
     problem = layer_problem(forward, backward, args, wrt=wrt, rng=rng)
-    return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol,
-                         samples=samples, directions=directions, rng=rng, grouped=grouped,
-                         localise=localise)
+    return check_problem(problem, opts, rng=rng)
 
 
 def check_loss(
     loss_fn: Callable[..., Any],
     *args: Any,
-    method: str = "auto",
-    mode: str = "full",
-    seed: int = 0,
-    rtol: float | None = None,
-    atol: float | None = None,
-    samples: int = 10,
-    directions: int = 2,
-    localise: bool = True,
+    options: CheckOptions | None = None,
+    **overrides: Any,
 ) -> Report:
     """Check ``loss_fn(x, ...) -> (loss, dx)``: ``dx`` against numerical ``d loss / dx``.
 
     Only the first argument is differentiated (``x`` for ``softmax_loss(x, y)``, ``W`` for
     ``svm_loss_naive(W, X, y, reg)``). Options as in :func:`check_layer`.
     """
-    _validate_options(method, mode, seed, rtol, atol, samples, directions)
+    opts = CheckOptions.build(options, **overrides)
     if not callable(loss_fn):
         raise TypeError("loss_fn must be callable")
-    rng = checker_rng(seed)
     problem = loss_problem(loss_fn, args)
-    return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol,
-                         samples=samples, directions=directions, rng=rng, localise=localise)
+    return check_problem(problem, opts)
 
 
 def assert_gradients(*args: Any, strict: bool = False, **kwargs: Any) -> Report:
@@ -185,24 +132,11 @@ def assert_loss_gradients(*args: Any, strict: bool = False, **kwargs: Any) -> Re
     return raise_or_warn(check_loss(*args, **kwargs), strict=strict)
 
 
-def check_problem(
-    problem: Problem,
-    *,
-    method: str = "auto",
-    mode: str = "full",
-    seed: int = 0,
-    rtol: float | None = None,
-    atol: float | None = None,
-    samples: int = 10,
-    directions: int = 2,
-    rng: np.random.Generator | None = None,
-    grouped: bool = True,
-    localise: bool = True,
-) -> Report:
+def check_problem(problem: Problem, options: CheckOptions | None = None, *,
+                  rng: np.random.Generator | None = None) -> Report:
     """Run the numeric comparison on an already-built problem."""
-    checker = _Checker(problem, method, mode, seed, rtol, atol, samples, directions,
-                       rng if rng is not None else checker_rng(seed), grouped, localise)
-    return checker.run()
+    opts = options if options is not None else CheckOptions()
+    return _Checker(problem, opts, rng if rng is not None else checker_rng(opts.seed)).run()
 
 
 def checker_rng(seed: int) -> np.random.Generator:
@@ -227,36 +161,16 @@ def _direction(rng: np.random.Generator, x: np.ndarray) -> npt.NDArray[np.float6
 
 
 class _Checker:
-    def __init__(
-        self,
-        problem: Problem,
-        method: str,
-        mode: str,
-        seed: int,
-        rtol: float | None,
-        atol: float | None,
-        samples: int,
-        directions: int,
-        rng: np.random.Generator,
-        grouped: bool = True,
-        localise: bool = True,
-    ) -> None:
+    def __init__(self, problem: Problem, options: CheckOptions, rng: np.random.Generator) -> None:
         self.p = problem
-        self.localise = localise
-        self.requested = method
-        self.method = method
-        self.mode = mode
-        self.seed = seed
-        self.user_rtol = rtol
-        self.atol = 0.0 if atol is None else float(atol)
-        self.samples = samples
-        self.directions = directions
+        self.opts = options
+        self.method = options.method
+        self.atol = 0.0 if options.atol is None else float(options.atol)
         self.rng = rng
         self.method_note = ""
         self.notes: list[str] = []
         self.noise = 0.0
         self.noise_rel = num.EPS
-        self.grouped = grouped
         self.structures: dict[int, structure.Structure | None] = {}
         self.grouped_inputs: set[int] = set()
         self.results = {
@@ -271,16 +185,16 @@ class _Checker:
         if p.fatal:
             self._mark_not_compared("the layer could not be run to the end (see above)")
             return self._report()
-        for name, grad in zip(p.names, p.analytic):
-            if grad is None:
-                reason = next((v.message for v in p.violations if v.argument == name), "")
-                self.results[name].status = "not compared"
-                self.results[name].reason = reason
+        self._mark_missing()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 with np.errstate(all="ignore"):
-                    if self.mode == "directional" and self._fast_verdict():
+                    if self.opts.mode == "directional" and self._fast_verdict():
+                        return self._report()
+                    p.complete()
+                    if p.fatal:
+                        self._mark_not_compared("the layer could not be run to the end (see above)")
                         return self._report()
                     if p.measure_round_off is not None:
                         p.measure_round_off()
@@ -310,19 +224,22 @@ class _Checker:
         """
         p = self.p
         failing = any(not v.is_warning for v in p.violations)
-        if failing or any(g is None for g in p.analytic) or self.requested not in ("auto", "central"):
+        if (failing or any(g is None for g in p.analytic) or self.opts.directions is not None
+                or self.opts.method not in ("auto", "central")):
             return False
         direction = [_direction(self.rng, x) for x in p.base]
-        h = float(np.cbrt(num.EPS))
-        plus = float(np.real(p.objective([b + h * d for b, d in zip(p.base, direction)])))
-        minus = float(np.real(p.objective([b - h * d for b, d in zip(p.base, direction)])))
-        numeric = (plus - minus) / (2 * h)
-        out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
         terms = [np.multiply(g, d, dtype=np.float64) for g, d in zip(p.analytic, direction)
                  if g is not None]
         analytic = float(sum(np.sum(t) for t in terms))
         spread = float(np.sqrt(sum(np.vdot(t, t) for t in terms)))
-        rtol = self.user_rtol if self.user_rtol is not None else max(
+        h = float(np.cbrt(num.EPS))
+        for d in direction:
+            d *= h  # the step, in place: no more copies of every input than the two evaluated
+        plus = float(np.real(p.objective([b + d for b, d in zip(p.base, direction)])))
+        minus = float(np.real(p.objective([b - d for b, d in zip(p.base, direction)])))
+        numeric = (plus - minus) / (2 * h)
+        out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
+        rtol = self.opts.rtol if self.opts.rtol is not None else max(
             default_rtol(e) for e in p.grad_eps)
         tol = rtol * (abs(numeric) + spread) + 8 * out_eps * p.scale / h
         difference = abs(analytic - numeric)
@@ -346,7 +263,7 @@ class _Checker:
         floor = 4 * out_eps * p.scale
         noise_rel = max(num.EPS, 4 * out_eps)
         slope: float | None
-        if self.requested in ("auto", "complex"):
+        if self.opts.method in ("auto", "complex"):
             probe = num.probe_complex_safety(
                 p.objective, p.base, direction, noise=floor, noise_rel=noise_rel
             )
@@ -358,7 +275,7 @@ class _Checker:
                 # average both: comparing them would read the kink as noise.
                 slope = None if probe.reason else probe.complex_value
             else:
-                if self.requested == "complex":
+                if self.opts.method == "complex":
                     raise ValueError(
                         "method='complex' cannot be used: the forward is not complex-step "
                         f"safe ({probe.reason}); use method='auto' or 'central'"
@@ -383,8 +300,8 @@ class _Checker:
             )
 
     def _rtol(self, i: int) -> float:
-        if self.user_rtol is not None:
-            return float(self.user_rtol)
+        if self.opts.rtol is not None:
+            return float(self.opts.rtol)
         return default_rtol(max(self.p.grad_eps[i], self.noise_rel / 4))
 
     def _check_input(self, i: int) -> None:
@@ -393,7 +310,7 @@ class _Checker:
         result.rtol, result.atol = self._rtol(i), self.atol
         analytic = np.asarray(p.analytic[i], dtype=np.float64).reshape(-1)
         size = analytic.size
-        if self.mode == "full" or (size <= self.samples and self.mode == "sample"):
+        if self.opts.mode == "full" or (size <= self.opts.samples and self.opts.mode == "sample"):
             self._check_entries(i, np.arange(size), result)
             result.checked = f"{size}/{size} entries"
             if i in self.grouped_inputs:
@@ -401,16 +318,18 @@ class _Checker:
                 if result.status == "passed":
                     self._guard(i, result)
             return
-        if self.mode == "sample":
-            picked = np.sort(self.rng.choice(size, self.samples, replace=False))
+        if self.opts.mode == "sample":
+            picked = np.sort(self.rng.choice(size, self.opts.samples, replace=False))
             self._check_entries(i, picked, result)
             self._check_directions(i, 1, result)
             result.checked = f"{len(picked)}/{size} entries + 1 direction"
         else:
             result.n_checked = 0
-            self._check_directions(i, self.directions, result)
-            result.checked = f"{self.directions} direction{'s' if self.directions > 1 else ''}"
-        if self.localise and (result.status == "failed" or any(not d.passed for d in result.directional)):
+            count = self.opts.directions or DIRECTIONS
+            self._check_directions(i, count, result)
+            result.checked = f"{count} direction{'s' if count > 1 else ''}"
+        missed = result.status == "failed" or any(not d.passed for d in result.directional)
+        if self.opts.localise and missed:
             self._localise(i, result)
 
     def _guard(self, i: int, result: GradientResult) -> None:
@@ -450,7 +369,8 @@ class _Checker:
                   grouped: bool = False) -> num.Estimate:
         p = self.p
         full = len(indices) == p.base[i].size
-        if full and grouped and self.grouped and p.evaluate is not None and method in ("complex", "central"):
+        groupable = grouped and self.opts.grouped and method in ("complex", "central")
+        if full and groupable and p.evaluate is not None:
             try:
                 if i not in self.structures:
                     self.structures[i] = structure.detect(
@@ -619,6 +539,13 @@ class _Checker:
 
     # -- assembling ----------------------------------------------------------------------
 
+    def _mark_missing(self) -> None:
+        for name, grad in zip(self.p.names, self.p.analytic):
+            if grad is None:
+                reason = next((v.message for v in self.p.violations if v.argument == name), "")
+                self.results[name].status = "not compared"
+                self.results[name].reason = reason
+
     def _mark_not_compared(self, reason: str) -> None:
         for result in self.results.values():
             if result.status != "not compared":
@@ -635,8 +562,8 @@ class _Checker:
             kind=p.kind,
             gradients=self.results,
             method=method,
-            mode=self.mode,
-            seed=self.seed,
+            mode=self.opts.mode,
+            seed=self.opts.seed,
             n_evaluations=p.n_evaluations,
             violations=list(p.violations),
             notes=self.notes,

@@ -19,11 +19,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
-from gradcheck.candidate import GEOMETRIES, Outcome, check_candidate
-from gradcheck.check import MODES
+from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.discover import Match, describe_unmatched
 from gradcheck.isolation import check_isolated, discover_isolated
-from gradcheck.numeric import METHODS
+from gradcheck.options import DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
 from gradcheck.specs import all_specs, get_spec
 
 __all__ = ["console_main", "main"]
@@ -64,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"time limit per layer (default {DEFAULT_TIMEOUT:g})")
     check.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                        help="layers checked in parallel (default: up to 2)")
-    check.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+    check.add_argument("--dtype", choices=DTYPES, default="float64",
                        help="dtype of the generated inputs")
     check.add_argument("--json", metavar="OUT",
                        help="write machine-readable results to OUT (- for standard output; the "
@@ -133,16 +132,10 @@ def _usage_error(message: str) -> int:
     return 2
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "examples": args.examples,
-        "seed": args.seed,
-        "geometry": args.geometry,
-        "method": args.method,
-        "mode": args.mode,
-        "dtype": args.dtype,
-        "budget": max(5.0, args.timeout / 4),
-    }
+def _options(args: argparse.Namespace) -> CheckOptions:
+    return CheckOptions.within(args.timeout, examples=args.examples, seed=args.seed,
+                               geometry=args.geometry, method=args.method, mode=args.mode,
+                               dtype=args.dtype)
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
@@ -187,7 +180,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _check_reference(
-    args: argparse.Namespace, options: dict[str, Any], out: TextIO
+    args: argparse.Namespace, options: CheckOptions, out: TextIO
 ) -> tuple[int | None, list[Outcome], list[str]]:
     try:
         specs = [get_spec(name) for name in args.layer] if args.layer else all_specs()
@@ -202,15 +195,14 @@ def _check_reference(
     results = []
     for spec in specs:
         progress.start(spec.name)
-        opts = {**options, "geometry": "general"}
-        results.append(check_candidate(spec, spec.forward, spec.backward, **opts))
+        results.append(check_candidate(spec, spec.forward, spec.backward, options, geometry="general"))
         progress.done(spec.name, results[-1])
     progress.clear()
     return None, results, []
 
 
 def _check_paths(
-    args: argparse.Namespace, options: dict[str, Any], out: TextIO
+    args: argparse.Namespace, options: CheckOptions, out: TextIO
 ) -> tuple[int | None, list[Outcome], list[str]]:
     found: list[tuple[str, Match]] = []
     unmatched: list[str] = []

@@ -227,3 +227,81 @@ def repeatable(a: np.ndarray, b: np.ndarray | None, eps: float) -> bool:
     if b is None or a.shape != b.shape:
         return False
     return max_difference(a, b) <= 4 * eps * float(np.max(np.abs(a), initial=0.0))
+
+
+# -- contract steps shared by every adapter (function pair, layer object, loss, model) ---------
+
+
+def nonfinite_output(outputs: Sequence[np.ndarray], what: str = "forward output") -> Violation | None:
+    """A NaN or inf in any output: the check cannot go on (a :class:`Stop` for the caller)."""
+    for j, y in enumerate(outputs):
+        bad = ~np.isfinite(y)
+        if np.any(bad):
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            label = what if len(outputs) == 1 else f"{what} {j}"
+            return Violation(
+                "forward_nonfinite",
+                f"{label} contains NaN or inf at {int(bad.sum())} of {y.size} entries "
+                f"(first at index {first})",
+            )
+    return None
+
+
+def dout_writes(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> list[Violation]:
+    """A backward that wrote into the upstream gradients it was handed."""
+    found = []
+    for j, (b, a) in enumerate(zip(before, after)):
+        if not np.array_equal(b, a):
+            label = "dout" if len(before) == 1 else f"dout{j + 1}"
+            found.append(Violation(
+                "dout_mutated",
+                f"backward wrote into the upstream gradient {label}: {describe_mutation(b, a)}. "
+                "Never modify dout in place (dx = dout.copy(); dx[mask] = 0).",
+            ))
+    return found
+
+
+def unrepeated_forward(first: Sequence[np.ndarray], second: Sequence[Any],
+                       hint: str = "dropout_param['seed']") -> Violation | None:
+    """Two forward calls on the same inputs that returned different values."""
+    for j, (ya, yb) in enumerate(zip(first, second)):
+        yb = np.asarray(yb)
+        eps = float(np.finfo(ya.dtype).eps) if np.issubdtype(ya.dtype, np.floating) else 2.0**-52
+        if not repeatable(ya, yb, eps):
+            difference = max_difference(ya, yb) if ya.shape == yb.shape else float("nan")
+            return Violation(
+                "nondeterministic_forward",
+                "forward is not deterministic: two calls with the same inputs returned "
+                f"different values for output {j} (max difference {difference:.3g}). "
+                f"Seed any randomness (e.g. {hint}) so that results repeat.",
+            )
+    return None
+
+
+def doubles(g: np.ndarray, twice: np.ndarray | None, eps: float) -> bool:
+    """Whether ``twice`` is ``2 * g``: backward(2 dout) of a backward linear in dout."""
+    if twice is None or twice.shape != g.shape:
+        return False
+    return bool(np.array_equal(twice, g * 2)) or repeatable(g, twice / 2, eps)
+
+
+def nonlinear_or_random(name: str, grad: np.ndarray, doubled: np.ndarray | None,
+                        varies: bool) -> Violation:
+    """The verdict on a gradient that ``backward(2 * dout)`` did not double."""
+    if varies:
+        return Violation(
+            "nondeterministic_backward",
+            f"backward is not deterministic: two calls with the same dout and cache returned "
+            f"different d{name}. Keep random state out of backward: reuse the mask stored in "
+            "the cache.",
+            name,
+        )
+    diff = max_difference(grad, doubled / 2) if doubled is not None else float("nan")
+    size = float(np.max(np.abs(grad), initial=0.0))
+    return Violation(
+        "nonlinear_backward",
+        f"backward is not linear in dout: backward(2 * dout) is not 2 * backward(dout) for "
+        f"d{name} (max difference {diff:.3g} against entries up to {size:.3g}). Every gradient "
+        "must be dout multiplied by something that depends only on the forward inputs.",
+        name,
+    )

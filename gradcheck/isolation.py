@@ -25,6 +25,7 @@ from typing import Any
 
 from gradcheck.candidate import Outcome
 from gradcheck.discover import Discovery, Match
+from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
 __all__ = ["WorkerFailure", "check_isolated", "discover_isolated", "run_isolated"]
@@ -153,11 +154,11 @@ def discover_isolated(path: str, timeout: float) -> Discovery | str:
     return Discovery.from_dict(result["discovery"])
 
 
-def check_isolated(path: str, match: Match, options: dict[str, Any], timeout: float,
+def check_isolated(path: str, match: Match, options: CheckOptions, timeout: float,
                    timeout_option: str = "--timeout") -> Outcome:
     """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome."""
     task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
-            "backward": match.backward, "options": options}
+            "backward": match.backward, "options": options.to_dict()}
     started = time.perf_counter()
     outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
     try:

@@ -12,21 +12,28 @@ Models (the CS231n convention): ``model.params`` is a dict of arrays and
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradcheck.adapters import Problem, _eps
-from gradcheck.check import _validate_options, check_problem, checker_rng
+from gradcheck.adapters import Problem, call_user, deferred, dtype_eps
+from gradcheck.check import check_problem, checker_rng
 from gradcheck.contract import (
+    Stop,
     UserCodeError,
     Violation,
     check_unchanged,
-    describe_mutation,
+    doubles,
+    dout_writes,
+    nonfinite_output,
+    nonlinear_or_random,
     parse_gradients,
     repeatable,
+    unrepeated_forward,
 )
+from gradcheck.options import CheckOptions
 from gradcheck.report import Report
 
 __all__ = ["check_model", "check_object"]
@@ -79,24 +86,17 @@ class _Parameters:
         return getattr(self.layer, f"d{name}", None)
 
 
-def _call(stage: str, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except (Exception, SystemExit) as exc:
-        raise UserCodeError(stage, exc) from exc
-
-
-def _fatal(problem: Problem, err: UserCodeError) -> Problem:
-    problem.violations.append(
-        Violation(f"{err.stage}_error", f"{err.stage} raised {type(err.original).__name__}: {err.original}")
-    )
-    problem.error_detail = err.user_traceback
-    problem.fatal = True
-    return problem
+def _outputs(out: Any) -> list[np.ndarray]:
+    return [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
 
 
 def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Generator) -> Problem:
-    """Build the problem for a layer object called as ``layer.forward(*inputs)``."""
+    """Build the problem for a layer object called as ``layer.forward(*inputs)``.
+
+    The same contract steps as a function pair: finite outputs, no writes into the inputs
+    or ``dout``, gradients of the right shapes, a forward that repeats itself, a backward
+    linear in ``dout`` (deferred to ``Problem.finish``, like the pair's).
+    """
     for i, x in enumerate(inputs):
         if not _is_float_array(x):
             raise TypeError(f"input {i} must be a floating-point ndarray; got {type(x).__name__}")
@@ -107,18 +107,34 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
     input_names = ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))]
     douts: list[np.ndarray] = []
 
-    def objective(values: Sequence[np.ndarray]) -> complex:
+    def restore() -> None:
+        for name, v in originals.items():
+            params.set(name, v.copy())
+
+    def forward(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         problem.evaluations[0] += 1
-        xs = [v.copy() for v in values[: len(inputs)]]
+        try:
+            return _outputs(call_user("forward", layer.forward, *[x.copy() for x in xs]))
+        finally:
+            restore()
+
+    def objective(values: Sequence[np.ndarray]) -> complex:
         for name, v in zip(params.names, values[len(inputs):]):
             params.set(name, v.copy())
+        outputs = forward(values[: len(inputs)])
+        return sum((np.vdot(d, o) for d, o in zip(douts, outputs)), 0.0)
+
+    def gradients(scaled: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+        """Forward at the originals, then backward(scaled): the gradients it produced."""
+        forward(inputs)
+        params.zero_grads()
         try:
-            out = _call("forward", layer.forward, *xs)
+            dx = call_user("backward", layer.backward, *scaled)
+            dxs = dx if isinstance(dx, tuple) else (dx,)
+            grads_in, _ = parse_gradients(dxs, list(inputs), list(range(len(inputs))), input_names)
+            return grads_in + [_param_gradient(params, name, originals)[0] for name in params.names]
         finally:
-            for name, v in originals.items():
-                params.set(name, v.copy())
-        outputs = out if isinstance(out, tuple) else (out,)
-        return sum((np.vdot(d, np.asarray(o)) for d, o in zip(douts, outputs)), 0.0)
+            restore()
 
     problem = Problem(
         label=type(layer).__name__, kind="object",
@@ -132,50 +148,67 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
     try:
         xs = [x.copy() for x in inputs]
         problem.evaluations[0] += 1
-        out = _call("forward", layer.forward, *xs)
-        outputs = [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+        outputs = _outputs(call_user("forward", layer.forward, *xs))
+        found = nonfinite_output(outputs)
+        if found is not None:
+            raise Stop(found)
         douts += [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
         problem.scale = float(sum(np.sum(np.abs(d * o)) for d, o in zip(douts, outputs)))
-        problem.out_eps = max(_eps(o.dtype) for o in outputs)
+        problem.out_eps = max(dtype_eps(o.dtype) for o in outputs)
         problem.violations += check_unchanged(inputs, xs, input_names, "forward")
         given = [d.copy() for d in douts]
         params.zero_grads()
-        dx = _call("backward", layer.backward, *given)
-        for before, after in zip(douts, given):
-            if not np.array_equal(before, after):
-                problem.violations.append(Violation(
-                    "dout_mutated", f"backward wrote into the upstream gradient dout: "
-                    f"{describe_mutation(before, after)}. Never modify dout in place."))
-                break
+        dx = call_user("backward", layer.backward, *given)
+        problem.violations += dout_writes(douts, given)
         dxs = dx if isinstance(dx, tuple) else (dx,)
-        grads_in, found = parse_gradients(dxs, list(inputs), list(range(len(inputs))), input_names)
-        problem.violations += found
+        grads_in, found_in = parse_gradients(dxs, list(inputs), list(range(len(inputs))), input_names)
+        problem.violations += found_in
         grads_p: list[np.ndarray | None] = []
         for name in params.names:
-            g = params.grad(name)
-            if g is None:
-                problem.violations.append(
-                    Violation("gradient_type", f"backward did not set the gradient of {name}", name))
-                grads_p.append(None)
-                continue
-            (gp,), found = parse_gradients((np.asarray(g).copy(),), [originals[name]], [0], [name])
-            problem.violations += found
-            grads_p.append(gp)
+            grad, found_p = _param_gradient(params, name, originals)
+            problem.violations += found_p
+            grads_p.append(grad)
         problem.analytic = grads_in + grads_p
-        problem.grad_eps = [max(problem.out_eps, _eps(b.dtype)) for b in problem.base]
-        problem.evaluations[0] += 1
-        again = _call("forward", layer.forward, *[x.copy() for x in inputs])
-        again_outputs = again if isinstance(again, tuple) else (again,)
-        if not all(repeatable(a, np.asarray(b), problem.out_eps) for a, b in zip(outputs, again_outputs)):
-            problem.violations.append(Violation(
-                "nondeterministic_forward", "forward is not deterministic: two calls with the "
-                "same inputs returned different values. Seed any randomness."))
-    except UserCodeError as err:
-        return _fatal(problem, err)
+        problem.grad_eps = [max(problem.out_eps, dtype_eps(b.dtype)) for b in problem.base]
+    except (Stop, UserCodeError) as err:
+        problem.stop(err)
+        return problem
     finally:
-        for name, v in originals.items():
-            params.set(name, v.copy())
+        restore()
+
+    repeat = functools.partial(_repeat_object, problem, forward, gradients, inputs, outputs, douts)
+    problem.finish = functools.partial(deferred, problem, repeat)
     return problem
+
+
+def _param_gradient(params: _Parameters, name: str, originals: dict[str, np.ndarray],
+                    ) -> tuple[np.ndarray | None, list[Violation]]:
+    g = params.grad(name)
+    if g is None:
+        return None, [Violation("gradient_type", f"backward did not set the gradient of {name}", name)]
+    (gp,), found = parse_gradients((np.asarray(g).copy(),), [originals[name]], [0], [name])
+    return gp, found
+
+
+def _repeat_object(problem: Problem, forward: Callable[[Sequence[np.ndarray]], list[np.ndarray]],
+                   gradients: Callable[[Sequence[np.ndarray]], list[np.ndarray | None]],
+                   inputs: Sequence[np.ndarray], outputs: list[np.ndarray],
+                   douts: list[np.ndarray]) -> None:
+    """The repeat step for a layer object: forward repeats, backward(2 dout) doubles."""
+    found = unrepeated_forward(outputs, forward(inputs), hint="the layer's random seed")
+    if found is not None:
+        problem.violations.append(found)
+        return
+    if any(g is None for g in problem.analytic):
+        return
+    first = [g for g in problem.analytic if g is not None]
+    doubled = gradients([(d.astype(np.float64) * 2).astype(d.dtype) for d in douts])
+    for name, g, twice in zip(problem.names, first, doubled):
+        if not doubles(g, twice, dtype_eps(g.dtype)):
+            again = gradients(douts)[problem.names.index(name)]
+            varies = not repeatable(g, again, dtype_eps(g.dtype))
+            problem.violations.append(nonlinear_or_random(name, g, twice, varies))
+            return
 
 
 def model_problem(model: Any, X: Any, y: Any) -> Problem:
@@ -191,7 +224,7 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
         for k, v in values.items():
             model.params[k] = v
         try:
-            result = _call("loss", model.loss, copy.deepcopy(X), copy.deepcopy(y))
+            result = call_user("loss", model.loss, copy.deepcopy(X), copy.deepcopy(y))
         finally:
             for k, v in originals.items():
                 model.params[k] = v.copy()
@@ -215,8 +248,10 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
     try:
         problem.evaluations[0] += 1
         loss, grads = run({k: v.copy() for k, v in originals.items()})
+        if not np.all(np.isfinite(np.asarray(loss, dtype=np.float64))):
+            raise Stop(Violation("forward_nonfinite", f"model.loss returned the loss {loss}"))
         problem.scale = abs(float(np.real(loss)))
-        problem.out_eps = _eps(np.asarray(loss).dtype)
+        problem.out_eps = dtype_eps(np.asarray(loss).dtype)
         missing = [k for k in names if k not in grads]
         for k in missing:
             problem.violations.append(
@@ -226,7 +261,12 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
                                         list(range(len(names))), names)
         problem.violations += [v for v in found if v.argument not in missing]
         problem.analytic = [None if k in missing else g for k, g in zip(names, parsed)]
-        problem.grad_eps = [max(problem.out_eps, _eps(originals[k].dtype)) for k in names]
+        problem.grad_eps = [max(problem.out_eps, dtype_eps(originals[k].dtype)) for k in names]
+    except (Stop, UserCodeError) as err:
+        problem.stop(err)
+        return problem
+
+    def repeat() -> None:
         problem.evaluations[0] += 1
         loss_b, _ = run({k: v.copy() for k, v in originals.items()})
         if not repeatable(np.asarray(loss, dtype=np.float64), np.asarray(loss_b, dtype=np.float64),
@@ -234,29 +274,28 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
             problem.violations.append(Violation(
                 "nondeterministic_loss", "model.loss is not deterministic: seed any randomness "
                 "(e.g. the dropout seed)"))
-    except UserCodeError as err:
-        return _fatal(problem, err)
+
+    problem.finish = functools.partial(deferred, problem, repeat)
     return problem
 
 
-def check_object(layer: Any, *inputs: np.ndarray, method: str = "auto", mode: str = "full",
-                 seed: int = 0, rtol: float | None = None, atol: float | None = None) -> Report:
+def check_object(layer: Any, *inputs: np.ndarray, options: CheckOptions | None = None,
+                 **overrides: Any) -> Report:
     """Check a layer object: ``forward(x) -> out``, ``backward(dout) -> dx``, parameters
-    in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs."""
-    _validate_options(method, mode, seed, rtol, atol, 10, 2)
-    rng = checker_rng(seed)
+    in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs. Options as in
+    :func:`gradcheck.check_layer` (:class:`~gradcheck.CheckOptions`)."""
+    opts = CheckOptions.build(options, **overrides)
+    rng = checker_rng(opts.seed)
     problem = object_problem(layer, inputs, rng)
-    return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol, rng=rng)
+    return check_problem(problem, opts, rng=rng)
 
 
-def check_model(model: Any, X: Any, y: Any, *, method: str = "auto", mode: str = "full",
-                seed: int = 0, rtol: float | None = None, atol: float | None = None,
-                samples: int = 10) -> Report:
+def check_model(model: Any, X: Any, y: Any, *, options: CheckOptions | None = None,
+                **overrides: Any) -> Report:
     """Check ``model.loss(X, y) -> (loss, grads)`` against numerical derivatives of the loss
     with respect to every array in ``model.params`` (CS231n TwoLayerNet, FullyConnectedNet,
-    ThreeLayerConvNet). For large models use ``mode="sample"``."""
-    _validate_options(method, mode, seed, rtol, atol, samples, 2)
+    ThreeLayerConvNet). Options as in :func:`gradcheck.check_layer`; for large models use
+    ``mode="sample"`` or ``mode="directional"``."""
+    opts = CheckOptions.build(options, **overrides)
     problem = model_problem(model, X, y)
-    return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol,
-                         samples=samples)
-
+    return check_problem(problem, opts)

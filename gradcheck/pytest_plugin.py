@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from gradcheck.candidate import GEOMETRIES
-from gradcheck.check import MODES
-from gradcheck.numeric import METHODS
+from gradcheck.options import GEOMETRIES, METHODS, MODES, CheckOptions
 from gradcheck.testing import Checker
 
 _TIMEOUT = 120.0
@@ -39,16 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "backward, another course year's convention); by default they are warnings")
 
 
-def _options(config: pytest.Config) -> dict[str, Any]:
-    timeout = float(config.getoption("gradcheck_timeout"))
-    return {
-        "examples": config.getoption("gradcheck_examples"),
-        "seed": config.getoption("gradcheck_seed"),
-        "method": config.getoption("gradcheck_method"),
-        "mode": config.getoption("gradcheck_mode"),
-        "geometry": config.getoption("gradcheck_geometry"),
-        "budget": max(5.0, timeout / 4),
-    }
+def _options(config: pytest.Config) -> CheckOptions:
+    return CheckOptions.within(
+        float(config.getoption("gradcheck_timeout")),
+        examples=config.getoption("gradcheck_examples"),
+        seed=config.getoption("gradcheck_seed"),
+        method=config.getoption("gradcheck_method"),
+        mode=config.getoption("gradcheck_mode"),
+        geometry=config.getoption("gradcheck_geometry"),
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -61,10 +58,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def _checker(config: pytest.Config) -> Checker:
-    options = _options(config)
-    return Checker(seed=options["seed"], method=options["method"], mode=options["mode"],
-                   examples=options["examples"], geometry=options["geometry"],
-                   strict=bool(config.getoption("gradcheck_strict")))
+    return Checker(_options(config), strict=bool(config.getoption("gradcheck_strict")))
 
 
 @pytest.fixture

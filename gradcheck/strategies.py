@@ -24,7 +24,6 @@ __all__ = [
     "conv_geometries",
     "dtypes",
     "kink_free_values",
-    "layer_cases",
     "pool_geometries",
     "seeds",
     "spread_values",
@@ -267,14 +266,3 @@ def pool_geometries(
         h = ph + stride * draw(st.integers(windows_h - 1, 3))
         w = pw + stride * draw(st.integers(windows_w - 1, 3))
     return PoolGeometry(n, c, h, w, ph, pw, stride, pad)
-
-
-def layer_cases(name: str, **options: Any) -> st.SearchStrategy[Any]:
-    """Ready arguments for the registered spec ``name`` (a :class:`~gradcheck.specs.Case`).
-
-    ``options`` are passed to the spec's case strategy (``dtype=np.float32``,
-    ``general=False``, ...).
-    """
-    from gradcheck.specs import get_spec
-
-    return get_spec(name).cases(**options)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from gradcheck.check import check_layer, check_loss
+from gradcheck.options import CheckOptions
 from gradcheck.report import Report
 from gradcheck.specs import Case, Spec
 
@@ -63,17 +64,19 @@ def check_case(
     case: Case,
     forward: Callable[..., Any] | None = None,
     backward: Callable[..., Any] | None = None,
-    **options: Any,
+    options: CheckOptions | None = None,
+    **overrides: Any,
 ) -> Report:
     """Check one case of ``spec`` with the given pair (the reference pair by default)."""
+    options = CheckOptions.build(options, **overrides)
     forward = forward or spec.forward
     if spec.kind == "loss":
-        report = check_loss(forward, *case.args, **options)
+        report = check_loss(forward, *case.args, options=options)
     else:
         backward = backward or spec.backward
         if backward is None:
             raise ValueError(f"spec {spec.name!r} is a layer and needs a backward function")
-        report = check_layer(forward, backward, *case.args, wrt=spec.wrt, **options)
+        report = check_layer(forward, backward, *case.args, wrt=spec.wrt, options=options)
     report.label = spec.name
     return report
 
@@ -82,25 +85,24 @@ def check_spec(
     spec: Spec,
     forward: Callable[..., Any] | None = None,
     backward: Callable[..., Any] | None = None,
+    options: CheckOptions | None = None,
     *,
-    examples: int = 10,
-    seed: int = 0,
-    dtype: Any = np.float64,
     general: bool = True,
     shrink: bool = True,
-    **options: Any,
+    **overrides: Any,
 ) -> SpecResult:
-    """Check ``spec``'s layer (or the given pair) over ``examples`` generated cases.
+    """Check ``spec``'s layer (or the given pair) over ``options.examples`` generated cases.
 
     Stops at the first failing case, which hypothesis shrinks to the smallest geometry
     that still fails; ``result.failure`` is that case's report.
     """
+    opts = CheckOptions.build(options, **overrides)
     result = SpecResult(spec)
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
 
-    @hypothesis_seed(seed)
+    @hypothesis_seed(opts.seed)
     @settings(
-        max_examples=examples,
+        max_examples=opts.examples,
         deadline=None,
         database=None,
         derandomize=False,
@@ -108,11 +110,11 @@ def check_spec(
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )
-    @given(spec.cases(dtype=dtype, general=general))
+    @given(spec.cases(dtype=np.dtype(opts.dtype), general=general))
     def run(case: Case) -> None:
         if spec.prepare is not None:
             case = spec.prepare(case, forward or spec.forward)
-        report = check_case(spec, case, forward, backward, seed=seed, **options)
+        report = check_case(spec, case, forward, backward, opts)
         result.n_cases += 1
         result.n_evaluations += report.n_evaluations
         result.methods.add(report.method)

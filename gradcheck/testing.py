@@ -16,6 +16,7 @@ from typing import Any
 
 from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.check import check_layer, check_loss
+from gradcheck.options import CheckOptions
 from gradcheck.report import GradcheckWarning, Report, raise_or_warn
 from gradcheck.specs import get_spec
 
@@ -67,53 +68,49 @@ def check_like(
     name: str,
     forward: Callable[..., Any],
     backward: Callable[..., Any] | None = None,
-    **options: Any,
+    options: CheckOptions | None = None,
+    **overrides: Any,
 ) -> Outcome:
     """Check a pair (or a loss) against the spec ``name`` over its generated cases.
 
-    Options are those of :func:`gradcheck.candidate.check_candidate` (``examples``,
-    ``seed``, ``geometry``, ``method``, ``mode``, ``dtype``).
+    ``options`` is a :class:`~gradcheck.options.CheckOptions` (or its fields by name:
+    ``examples``, ``seed``, ``geometry``, ``method``, ``mode``, ``dtype``, ...).
     """
     spec = get_spec(name)
     if spec.kind == "layer" and backward is None:
         raise TypeError(f"{name!r} is a layer: pass its backward function too")
-    return check_candidate(spec, forward, backward, **options)
+    return check_candidate(spec, forward, backward, options, **overrides)
 
 
 class Checker:
-    """What the ``gradcheck`` fixture provides; ``defaults`` apply to every call.
+    """What the ``gradchecker`` fixture provides; ``options`` (and ``defaults``, any
+    :class:`~gradcheck.options.CheckOptions` field by name) apply to every call.
 
     Failures raise; warnings are emitted as :class:`~gradcheck.report.GradcheckWarning`
     (``strict=True`` raises on them too).
     """
 
-    def __init__(self, *, strict: bool = False, **defaults: Any) -> None:
+    def __init__(self, options: CheckOptions | None = None, *, strict: bool = False,
+                 **defaults: Any) -> None:
         self.strict = strict
-        self.defaults = defaults
-
-    def _opts(self, options: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-        merged = {k: v for k, v in self.defaults.items() if k in allowed}
-        merged.update(options)
-        return merged
+        self.options = CheckOptions.build(options, **defaults)
 
     def layer(self, forward: Callable[..., Any], backward: Callable[..., Any], *args: Any,
               **options: Any) -> Report:
         """Check one call of a pair, like :func:`gradcheck.assert_gradients`."""
         __tracebackhide__ = True
-        report = check_layer(forward, backward, *args,
-                             **self._opts(options, ("method", "mode", "seed")))
+        report = check_layer(forward, backward, *args, options=self.options, **options)
         return raise_or_warn(report, strict=self.strict)
 
     def loss(self, loss_fn: Callable[..., Any], *args: Any, **options: Any) -> Report:
         """Check one call of a loss, like :func:`gradcheck.assert_loss_gradients`."""
         __tracebackhide__ = True
-        report = check_loss(loss_fn, *args, **self._opts(options, ("method", "mode", "seed")))
+        report = check_loss(loss_fn, *args, options=self.options, **options)
         return raise_or_warn(report, strict=self.strict)
 
     def like(self, name: str, forward: Callable[..., Any],
              backward: Callable[..., Any] | None = None, **options: Any) -> Outcome:
         """Check a pair over the generated cases of the spec ``name``."""
         __tracebackhide__ = True
-        allowed = ("method", "mode", "seed", "examples", "geometry")
-        outcome = check_like(name, forward, backward, **self._opts(options, allowed))
+        outcome = check_like(name, forward, backward, self.options, **options)
         return warn_or_raise(outcome, strict=self.strict)

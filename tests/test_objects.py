@@ -161,3 +161,72 @@ def test_torch_function_adapter(rng):
     assert report.passed and list(report.gradients) == ["x", "w"]
     report = gradcheck.check_torch(Wrong.apply, x, w)
     assert report.failed_gradients == ["w"]
+
+
+class _ObjectWith:
+    """A W/dW layer object with one hazard or bug switched on."""
+
+    def __init__(self, flaw: str) -> None:
+        self.W = np.array([[1.5, -0.5], [0.25, 2.0], [0.5, 1.0]])
+        self.dW = np.zeros_like(self.W)
+        self.flaw = flaw
+        self.rng = np.random.default_rng()
+
+    def forward(self, x):
+        self.x = x
+        out = x @ self.W
+        if self.flaw == "nan":
+            out[0, 0] = np.nan
+        if self.flaw == "random":
+            out = out * self.rng.choice([0.0, 2.0], size=out.shape)
+        return out
+
+    def backward(self, dout):
+        if self.flaw == "nonlinear":
+            dout = dout * np.abs(dout)
+        self.dW += self.x.T @ dout
+        return dout @ self.W.T
+
+
+def _kinds(report):
+    return {v.kind for v in report.violations} | {w.kind for w in report.warnings}
+
+
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_a_layer_object_is_held_to_the_contract_of_a_function_pair(mode: str) -> None:
+    """NaN outputs, a backward not linear in dout and a random forward were caught for
+    function pairs but not for layer objects."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    nan = gradcheck.check_object(_ObjectWith("nan"), x, mode=mode)
+    assert not nan.passed and "forward_nonfinite" in _kinds(nan), str(nan)
+    nonlinear = gradcheck.check_object(_ObjectWith("nonlinear"), x, mode=mode)
+    assert not nonlinear.passed and "nonlinear_backward" in _kinds(nonlinear), str(nonlinear)
+    random = gradcheck.check_object(_ObjectWith("random"), x, mode=mode)
+    assert not random.passed and "nondeterministic_forward" in _kinds(random), str(random)
+    fine = gradcheck.check_object(_ObjectWith(""), x, mode=mode)
+    assert fine.passed and not _kinds(fine), str(fine)
+
+
+def test_a_layer_object_that_writes_into_dout_gets_the_warning_a_pair_gets() -> None:
+    class Writes(_ObjectWith):
+        def backward(self, dout):
+            dx = dout @ self.W.T
+            self.dW += self.x.T @ dout
+            dout *= 0.0
+            return dx
+
+    report = gradcheck.check_object(Writes(""), np.random.default_rng(0).normal(size=(4, 3)))
+    assert report.passed and [w.kind for w in report.warnings] == ["dout_mutated"], str(report)
+
+
+def test_a_model_whose_loss_is_nan_is_stopped_with_that_reason() -> None:
+    class NanNet(TwoLayerNet):
+        def loss(self, X, y):
+            _, grads = super().loss(X, y)
+            return float("nan"), grads
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    report = gradcheck.check_model(NanNet(np.random.default_rng(1)), X, y)
+    assert not report.passed and "forward_nonfinite" in _kinds(report), str(report)
+    assert "nan" in str(report).lower()

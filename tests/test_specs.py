@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradcheck.specs import all_specs, get_spec
-from gradcheck.strategies import layer_cases
+from gradcheck.specs import all_specs, get_spec, layer_cases
 from gradcheck.suite import check_case, check_spec
 
 SPECS = [spec.name for spec in all_specs()]

@@ -9,7 +9,7 @@ import pytest
 import gradcheck
 import reference_layers as ref
 from gradcheck import structure
-from gradcheck.adapters import layer_problem
+from gradcheck.layer_adapter import layer_problem
 
 
 def found(forward, backward, *args, which=0, complex_step=True, wrt=None):

@@ -22,14 +22,12 @@ from typing import Any, NamedTuple
 from gradcheck.candidate import Outcome
 from gradcheck.discover import Match
 from gradcheck.isolation import check_isolated
+from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120.0
-DEFAULT_OPTIONS: dict[str, Any] = {
-    "examples": 10, "seed": 0, "geometry": "auto", "method": "auto", "mode": "directional",
-    "dtype": "float64", "budget": 30.0,
-}
+DEFAULT_OPTIONS = CheckOptions(mode="directional", budget=30.0)
 
 
 @dataclass(frozen=True)
@@ -156,7 +154,7 @@ def run(edit: Edit, directory: Path | None = None) -> Result:
     with tempfile.TemporaryDirectory(prefix="gradcheck-mutant-", dir=directory) as tmp:
         path = Path(tmp) / f"layers_{digest}.py"
         path.write_text(edit.edited())
-        options = {**DEFAULT_OPTIONS, **edit.options}
+        options = CheckOptions.build(DEFAULT_OPTIONS, **edit.options)
         outcome = check_isolated(str(path), edit.match(), options, TIMEOUT)
     return Result(edit, outcome)
 

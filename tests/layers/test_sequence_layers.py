@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 import reference_layers as ref
 from gradcheck import check_layer, check_loss
-from gradcheck.specs import get_spec
-from gradcheck.strategies import layer_cases
+from gradcheck.specs import get_spec, layer_cases
 from gradcheck.suite import check_case, check_spec
 
 SPECS = ["word_embedding", "temporal_affine", "temporal_softmax_loss", "attention"]
