@@ -66,9 +66,11 @@ class Problem:
         return self.evaluations[0]
 
     def complete(self) -> None:
-        """Make the deferred contract calls (once)."""
+        """Make the deferred contract calls (once), and give the numerics private copies
+        of the inputs to perturb."""
         finish, self.finish = self.finish, None
         if finish is not None:
+            self.base = [b.copy() for b in self.base]
             finish()
 
     def stop(self, err: Stop | UserCodeError) -> None:
@@ -92,9 +94,16 @@ def dtype_eps(dtype: Any) -> float:
     return float(np.finfo(np.float64).eps)
 
 
+_PLAIN = (int, float, str, bool, type(None), np.generic)
+
+
 def copy_argument(value: Any) -> Any:
+    """A private copy of an argument: arrays copied, dicts and lists deep-copied (a dict of
+    plain values, such as ``{"stride": 1, "pad": 1}``, by a cheap shallow copy)."""
     if isinstance(value, np.ndarray):
         return value.copy()
+    if isinstance(value, dict) and all(isinstance(v, _PLAIN) for v in value.values()):
+        return dict(value)
     if isinstance(value, (dict, list)):
         try:
             return copy.deepcopy(value)
@@ -106,9 +115,17 @@ def copy_argument(value: Any) -> Any:
 def argument_names(fn: Callable[..., Any], n_args: int) -> list[str]:
     """Names of the first ``n_args`` positional parameters of ``fn``."""
     try:
+        return list(_argument_names(fn, n_args))
+    except TypeError:  # not hashable
+        return list(_argument_names.__wrapped__(fn, n_args))
+
+
+@functools.lru_cache(maxsize=256)
+def _argument_names(fn: Callable[..., Any], n_args: int) -> tuple[str, ...]:
+    try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return [f"arg{i}" for i in range(n_args)]
+        return tuple(f"arg{i}" for i in range(n_args))
     names: list[str] = []
     for p in params:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
@@ -117,7 +134,7 @@ def argument_names(fn: Callable[..., Any], n_args: int) -> list[str]:
             names += [f"{p.name}[{j}]" for j in range(n_args - len(names))]
             break
     names += [f"arg{i}" for i in range(len(names), n_args)]
-    return names[:n_args]
+    return tuple(names[:n_args])
 
 
 def is_differentiable(value: Any) -> bool:

@@ -298,7 +298,7 @@ def _table(results: list[Outcome], strict: bool = False) -> str:
         if r.warnings:
             grads += "  warning:" + ",".join(w["kind"] for w in r.warnings)
         cases = str(r.n_cases) + (f"+{r.n_skipped} skipped" if r.n_skipped else "")
-        verdict = r.verdict
+        verdict: str = str(r.verdict)
         if verdict == "warning" and strict:
             verdict = "FAILED (strict)"
         elif verdict == "warning":

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from gradcheck.kinds import Status
 from gradcheck.numeric import EPS
 from gradcheck.report import DirectionalCheck, GradientResult, Mismatch
 
@@ -123,7 +124,7 @@ def summarise(
     ]
     result.kinks = [_unravel(int(c.indices[j]), shape) for j in np.flatnonzero(kinks)]
     if result.n_mismatched:
-        result.status = "failed"
+        result.status = Status.FAILED
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:

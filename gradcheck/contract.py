@@ -204,8 +204,8 @@ def parse_gradients(
             found.append(Violation("gradient_shape", diagnose_shape(name, arr.shape, arg.shape), name))
             grads.append(None)
             continue
-        bad = ~np.isfinite(arr)
-        if np.any(bad):
+        bad = _nonfinite(arr)
+        if bad is not None:
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             kind = "NaN" if np.any(np.isnan(arr)) else "inf"
             found.append(
@@ -222,6 +222,16 @@ def parse_gradients(
     return grads, found
 
 
+def _nonfinite(arr: np.ndarray) -> np.ndarray | None:
+    """Where ``arr`` is NaN or inf, or None when it is all finite (one pass in that case: a
+    NaN or inf entry makes the sum NaN or inf)."""
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return None
+    bad = ~np.isfinite(arr)
+    return bad if np.any(bad) else None
+
+
 def repeatable(a: np.ndarray, b: np.ndarray | None, eps: float) -> bool:
     """Whether ``b`` repeats ``a`` up to a few ulps of its largest entry."""
     if b is None or a.shape != b.shape:
@@ -235,8 +245,8 @@ def repeatable(a: np.ndarray, b: np.ndarray | None, eps: float) -> bool:
 def nonfinite_output(outputs: Sequence[np.ndarray], what: str = "forward output") -> Violation | None:
     """A NaN or inf in any output: the check cannot go on (a :class:`Stop` for the caller)."""
     for j, y in enumerate(outputs):
-        bad = ~np.isfinite(y)
-        if np.any(bad):
+        bad = _nonfinite(y)
+        if bad is not None:
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             label = what if len(outputs) == 1 else f"{what} {j}"
             return Violation(

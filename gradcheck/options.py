@@ -24,7 +24,7 @@ DTYPES = ("float64", "float32")
 
 
 def _count(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    return type(value) is int or (not isinstance(value, bool) and isinstance(value, (int, np.integer)))
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,9 @@ class CheckOptions:
                 near = difflib.get_close_matches(name, known, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else f"; options are: {', '.join(known)}"
                 raise TypeError(f"unknown option {name!r}{hint}")
-        base = options if options is not None else cls()
-        return dataclasses.replace(base, **overrides) if overrides else base
+        if options is None:
+            return cls(**overrides) if overrides else _DEFAULT
+        return dataclasses.replace(options, **overrides) if overrides else options
 
     @classmethod
     def within(cls, timeout: float, **fields: Any) -> CheckOptions:
@@ -145,3 +146,6 @@ class CheckOptions:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckOptions:
         return cls.build(None, **data)
+
+
+_DEFAULT = CheckOptions()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.contract import Violation
+from gradcheck.kinds import Status, Verdict
 from gradcheck.report import Report, warning_dict
 
 __all__ = ["Outcome"]
@@ -56,13 +57,13 @@ class Outcome:
         )
 
     @property
-    def verdict(self) -> str:
-        """``"passed"``, ``"warning"``, ``"FAILED"`` or ``"ERROR"``."""
+    def verdict(self) -> Verdict:
+        """``passed``, ``warning``, ``FAILED`` or ``ERROR``."""
         if self.error:
-            return "ERROR"
+            return Verdict.ERROR
         if not self.passed:
-            return "FAILED"
-        return "warning" if self.warnings else "passed"
+            return Verdict.FAILED
+        return Verdict.WARNING if self.warnings else Verdict.PASSED
 
     def passes(self, strict: bool = False) -> bool:
         """The verdict as an exit status sees it: with ``strict``, warnings fail too."""
@@ -91,10 +92,10 @@ class Outcome:
         """Gradient verdicts, contract breaches and warnings from a case's report."""
         by_argument = {v.argument: v.kind for v in report.failures if v.argument}
         for name, g in report.gradients.items():
-            if g.status == "not compared":
+            if g.status == Status.NOT_COMPARED:
                 self.gradients[name] = _SHORT.get(by_argument.get(name, ""), "-")
             else:
-                self.gradients[name] = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
+                self.gradients[name] = Status(g.status).cell
         self.contract += [v.kind for v in report.failures if v.kind not in _SHORT]
 
     @classmethod

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.contract import Violation
+from gradcheck.kinds import Status, Verdict
 
 __all__ = [
     "DirectionalCheck",
@@ -94,7 +95,7 @@ class GradientResult:
 
     name: str
     shape: tuple[int, ...]
-    status: str = "passed"
+    status: Status = Status.PASSED
     n_checked: int = 0
     n_mismatched: int = 0
     max_abs_error: float = 0.0
@@ -113,7 +114,7 @@ class GradientResult:
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status == Status.PASSED
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,11 +172,11 @@ class Report:
         return [v for v in self.violations if v.is_warning]
 
     @property
-    def verdict(self) -> str:
-        """``"passed"``, ``"warning"`` (passed, with warnings) or ``"FAILED"``."""
+    def verdict(self) -> Verdict:
+        """``passed``, ``warning`` (passed, with warnings) or ``FAILED``."""
         if not self.passed:
-            return "FAILED"
-        return "warning" if self.warnings else "passed"
+            return Verdict.FAILED
+        return Verdict.WARNING if self.warnings else Verdict.PASSED
 
     def __bool__(self) -> bool:
         return self.passed
@@ -299,8 +300,8 @@ def _table(gradients: Any) -> list[str]:
     header = ["gradient", "shape", "verdict", "checked", "mismatched", "max abs err", "max rel err"]
     rows = [header]
     for g in gradients:
-        verdict = {"passed": "ok", "failed": "FAILED"}.get(g.status, g.status)
-        compared = g.status != "not compared"
+        verdict = Status(g.status).cell
+        compared = g.status != Status.NOT_COMPARED
         rows.append([
             f"d{g.name}",
             str(g.shape),

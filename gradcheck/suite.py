@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from gradcheck.check import check_layer, check_loss
+from gradcheck.kinds import Status
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
 from gradcheck.specs import Case, Spec
@@ -44,7 +45,7 @@ class SpecResult:
         verdicts = {name: "ok" for name in self.spec.wrt}
         if self.failure is not None:
             for name, g in self.failure.gradients.items():
-                verdicts[name] = "ok" if g.status == "passed" else "FAILED"
+                verdicts[name] = Status(g.status).cell if g.status != Status.NOT_COMPARED else "FAILED"
             if self.failure.failures and all(v == "ok" for v in verdicts.values()):
                 for v in self.failure.failures:
                     if v.argument in verdicts:

@@ -178,7 +178,7 @@ class _ObjectWith:
         if self.flaw == "nan":
             out[0, 0] = np.nan
         if self.flaw == "random":
-            out = out * self.rng.choice([0.0, 2.0], size=out.shape)
+            out = out * self.rng.uniform(0.5, 1.5, size=out.shape)  # an unseeded random scale
         return out
 
     def backward(self, dout):
