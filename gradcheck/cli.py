@@ -1,6 +1,7 @@
 """The ``gradcheck`` command.
 
-``gradcheck check [PATH ...]`` finds CS231n-named layers in each file, checks every one
+``gradcheck check [PATH ...]`` finds CS231n-named layers, classifiers and models in each
+file (or in the known files of a directory, see :mod:`gradcheck.packages`), checks every one
 over generated cases (its forward against the reference, its gradients against numerics)
 in a subprocess with a time limit, and prints a table of layers x gradients. Without a
 PATH it checks the reference layers themselves. ``gradcheck list`` shows the known layers.
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check layers over generated cases")
     check.add_argument("paths", nargs="*", metavar="PATH",
-                       help="a .py file or module with CS231n-named layers (default: the reference layers)")
+                       help="a .py file or module with CS231n-named layers, classifiers or models, "
+                       "or an assignment folder / cs231n package (default: the reference layers)")
     check.add_argument("--layer", action="append", default=None, metavar="NAME",
                        help="check only this layer (spec or function name; repeatable)")
     check.add_argument("--examples", type=int, default=10, metavar="N",
