@@ -38,6 +38,7 @@ def _run(task: dict[str, Any]) -> dict[str, Any]:
             else:  # the verdict on what the code does as its course ran it
                 again.notes.append(f"checked under Python 2 semantics: {python2.message}")
             outcome = again
+    _missing_dependency(outcome)
     old_numpy = legacy.numpy_warning()
     if old_numpy is not None:
         outcome.add_warning(old_numpy)
@@ -49,10 +50,33 @@ def _check(task: dict[str, Any], module: Any) -> Any:
     from gradcheck.options import CheckOptions
     from gradcheck.specs import get_spec
 
+    options = CheckOptions.from_dict(task["options"])
+    if task.get("match_kind") == "agreement":
+        from gradcheck.agreement import check_agreement
+
+        return check_agreement(module, task["forward"], task["backward"], options)
+    if task.get("match_kind") == "model":
+        from gradcheck.models import check_model_config
+
+        return check_model_config(module, task["forward"], task["config"], options)
     spec = get_spec(task["spec"])
     forward = getattr(module, task["forward"])
     backward = getattr(module, task["backward"]) if task.get("backward") else None
-    return check_candidate(spec, forward, backward, CheckOptions.from_dict(task["options"]))
+    return check_candidate(spec, forward, backward, options)
+
+
+def _missing_dependency(outcome: Any) -> None:
+    """A failure that only says something is not installed (an unbuilt compiled extension)
+    is no verdict on the code: the layer could not be checked here."""
+    if outcome.passed:
+        return
+    from gradcheck.packages import missing_dependency
+
+    missing = missing_dependency("\n".join([outcome.forward_message, outcome.report_text]))
+    if missing is not None:
+        outcome.error = f"not checked: {missing}"
+        outcome.forward, outcome.contract = "-", []
+        outcome.gradients = {name: "-" for name in outcome.gradients}
 
 
 def _source(module: Any) -> str:

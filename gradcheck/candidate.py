@@ -318,6 +318,9 @@ def _name_convention(outcome: Outcome, used: Convention, current: Convention,
             f"checked under it, and it passes")
     if used is current:
         outcome.notes.append(f"{text}. That is the current course's convention.")
+    elif not used.warn:
+        outcome.notes.append(f"{text}. The current course's convention is {current.name}; "
+                             "yours only rescales a hyper-parameter, so this is no hazard.")
     else:
         outcome.add_warning(Violation(
             "convention", f"{text}. The current course's convention is {current.name}."))

@@ -1,6 +1,7 @@
 """The ``gradcheck`` command.
 
-``gradcheck check [PATH ...]`` finds CS231n-named layers in each file, checks every one
+``gradcheck check [PATH ...]`` finds CS231n-named layers, classifiers and models in each
+file (or in the known files of a directory, see :mod:`gradcheck.packages`), checks every one
 over generated cases (its forward against the reference, its gradients against numerics)
 in a subprocess with a time limit, and prints a table of layers x gradients. Without a
 PATH it checks the reference layers themselves. ``gradcheck list`` shows the known layers.
@@ -23,6 +24,7 @@ from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.discover import Match, describe_unmatched
 from gradcheck.isolation import check_isolated, discover_isolated
 from gradcheck.options import DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
+from gradcheck.packages import KNOWN_FILES, find_files
 from gradcheck.specs import all_specs, get_spec
 
 __all__ = ["console_main", "main"]
@@ -41,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = sub.add_parser("check", help="check layers over generated cases")
     check.add_argument("paths", nargs="*", metavar="PATH",
-                       help="a .py file or module with CS231n-named layers (default: the reference layers)")
+                       help="a .py file or module with CS231n-named layers, classifiers or models, "
+                       "or an assignment folder / cs231n package (default: the reference layers)")
     check.add_argument("--layer", action="append", default=None, metavar="NAME",
                        help="check only this layer (spec or function name; repeatable)")
     check.add_argument("--examples", type=int, default=10, metavar="N",
@@ -167,7 +170,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             "passed": not failed,
             "strict": args.strict,
             "seed": args.seed,
-            "layers": [r.to_dict() for r in results],
+            "layers": [_entry(r) for r in results],
             "unmatched": unmatched,
         }
         if json_out is not None:
@@ -177,6 +180,14 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(payload, fh, indent=2)
     return 1 if failed else 0
+
+
+def _entry(result: Outcome) -> dict[str, Any]:
+    """A result's JSON entry, with the file it comes from when there is one."""
+    entry = result.to_dict()
+    if result.file:
+        entry["file"] = result.file
+    return entry
 
 
 def _check_reference(
@@ -206,14 +217,24 @@ def _check_paths(
 ) -> tuple[int | None, list[Outcome], list[str]]:
     found: list[tuple[str, Match]] = []
     unmatched: list[str] = []
+    not_imported: list[Outcome] = []
+    files: list[tuple[str, bool]] = []  # (path, found in a directory)
     for path in args.paths:
         if os.path.isdir(path):
-            return _usage_error(f"{path} is a directory: pass the .py files in it "
-                                f"(gradcheck check {os.path.join(path, '*.py')})"), [], []
-        if (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
+            inside = find_files(path)
+            if not inside:
+                return _usage_error(f"{path} is a directory with no file gradcheck knows in it "
+                                    f"(it looks for {', '.join(KNOWN_FILES)} and classifiers/*.py)"), [], []
+            files += [(f, True) for f in inside]
+        elif (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
             return _usage_error(f"no such file: {path}"), [], []
-    for path in args.paths:
+        else:
+            files.append((path, False))
+    for path, in_directory in files:
         discovery = discover_isolated(path, args.timeout)
+        if isinstance(discovery, str) and in_directory:
+            not_imported.append(_not_imported(path, discovery))
+            continue
         if isinstance(discovery, str):
             sys.stderr.write(f"gradcheck: error: {discovery}\n")
             return 2, [], []
@@ -222,7 +243,7 @@ def _check_paths(
             if not wanted or wanted & {match.spec, match.forward, match.backward}:
                 found.append((path, match))
         unmatched += [f"{path}: {describe_unmatched(name)}" for name in discovery.unmatched]
-    if not found:
+    if not found and not not_imported:
         what = f" matching --layer {', '.join(args.layer)}" if args.layer else ""
         return _usage_error(
             f"no layers{what} found in {', '.join(args.paths)}; gradcheck recognises "
@@ -241,13 +262,22 @@ def _check_paths(
         path, match = item
         progress.start(match.spec)
         outcome = check_isolated(path, match, options, args.timeout)
+        outcome.file = path
         progress.done(match.spec, outcome)
         return outcome
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(run, found))
+        results = not_imported + list(pool.map(run, found))
     progress.clear()
     return None, results, unmatched
+
+
+def _not_imported(path: str, reason: str) -> Outcome:
+    """A file of a directory that could not be imported: an ERROR row, and the run goes on."""
+    outcome = Outcome(spec=os.path.basename(path), functions=("-", None), kind="file",
+                      forward="-", error=reason)
+    outcome.file = path
+    return outcome
 
 
 def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.Namespace,
@@ -290,7 +320,9 @@ def _functions(r: Outcome) -> str:
 
 
 def _table(results: list[Outcome], strict: bool = False) -> str:
-    rows = [["layer", "functions", "cases", "forward", "gradients", "time", "verdict"]]
+    files = _file_labels(results)
+    rows = [(["file"] if files else []) + ["layer", "functions", "cases", "forward", "gradients",
+                                           "time", "verdict"]]
     for r in results:
         grads = "  ".join(f"d{k}:{v}" for k, v in r.gradients.items())
         if r.contract:
@@ -303,9 +335,19 @@ def _table(results: list[Outcome], strict: bool = False) -> str:
             verdict = "FAILED (strict)"
         elif verdict == "warning":
             verdict = "passed*"
-        rows.append([r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
+        rows.append(([files[r.file]] if files else [])
+                    + [r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _file_labels(results: list[Outcome]) -> dict[str, str]:
+    """Each result's file, shortened to what tells them apart; empty for a single file."""
+    paths = sorted({r.file for r in results})
+    if len(paths) < 2:
+        return {}
+    common = os.path.commonpath([os.path.abspath(p) for p in paths])
+    return {p: os.path.relpath(os.path.abspath(p), common) for p in paths}
 
 
 class _Progress:

@@ -6,11 +6,15 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from gradcheck.models import find_models
+from gradcheck.packages import missing_dependency
 from gradcheck.specs import all_specs
+from gradcheck.specs.classifiers import CLASSIFIERS
 
 __all__ = ["Discovery", "Match", "TargetError", "discover", "load_target"]
 
@@ -23,11 +27,20 @@ class TargetError(Exception):
 
 @dataclass(frozen=True)
 class Match:
-    """A layer found in the target: the spec it matches and the functions implementing it."""
+    """Something found in the target to check.
+
+    ``kind`` is ``"layer"`` (a spec and the functions implementing it: ``forward`` and
+    ``backward``, or a loss), ``"agreement"`` (two implementations of one classifier,
+    ``forward`` and ``backward`` naming them, compared with each other) or ``"model"``
+    (the class ``forward`` built with the configuration ``config``; ``spec`` is the
+    class name plus the configuration).
+    """
 
     spec: str
     forward: str
     backward: str | None
+    kind: str = "layer"
+    config: str = ""
 
     @property
     def label(self) -> str:
@@ -45,7 +58,7 @@ class Discovery:
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
-            "matches": [[m.spec, m.forward, m.backward] for m in self.matches],
+            "matches": [[m.spec, m.forward, m.backward, m.kind, m.config] for m in self.matches],
             "unmatched": list(self.unmatched),
         }
 
@@ -99,7 +112,17 @@ def load_target(target: str, *, python2: bool = False) -> ModuleType:
     except BaseException as exc:  # the user's module may raise anything at import time
         if isinstance(exc, KeyboardInterrupt):
             raise
+        missing = missing_dependency(f"{exc}") if isinstance(exc, ImportError) else None
+        if missing is not None:
+            raise TargetError(f"importing {target}: {missing}{_where(exc)}") from None
         raise TargetError(f"importing {target} failed:\n{user_traceback(exc)}") from None
+
+
+def _where(exc: BaseException) -> str:
+    """`` (line 3 of .../knn.py)``: the student's line that imported the missing module."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "importlib" not in f.filename and os.path.sep + "gradcheck" + os.path.sep not in f.filename]
+    return f" (line {frames[-1].lineno} of {frames[-1].filename})" if frames else ""
 
 
 def _own_functions(module: ModuleType) -> dict[str, Any]:
@@ -127,10 +150,19 @@ def discover(module: ModuleType, target: str | None = None) -> Discovery:
                 used.add(forward)
                 if backward is not None:
                     used.add(backward)
+    found.matches += agreements(found.matches)
+    found.matches += find_models(module)
     for name in sorted(functions):
         if name not in used and any(key in name for key in _LAYERISH):
             found.unmatched.append(name)
     return found
+
+
+def agreements(matches: list[Match]) -> list[Match]:
+    """Naive and vectorized implementations of one classifier, both found: compare them."""
+    names = {m.forward for m in matches if m.kind == "layer"}
+    return [Match(f"{naive} vs {vectorized}", naive, vectorized, kind="agreement")
+            for naive, vectorized in CLASSIFIERS.values() if naive in names and vectorized in names]
 
 
 def describe_unmatched(name: str) -> str:

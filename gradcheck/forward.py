@@ -19,7 +19,7 @@ from gradcheck.compare import default_rtol, rms
 from gradcheck.contract import user_traceback
 from gradcheck.specs import Case, Spec
 
-__all__ = ["FORWARD_RTOL_FLOOR", "ForwardResult", "compare_forward"]
+__all__ = ["FORWARD_RTOL_FLOOR", "ForwardResult", "compare_forward", "describe_difference"]
 
 FORWARD_RTOL_FLOOR = 1e-6
 
@@ -62,6 +62,12 @@ def _differs(got: np.ndarray, want: np.ndarray) -> str:
     index = tuple(int(i) for i in k)
     return (f"differs from the reference at {int(bad.sum())} of {w.size} entries; worst at index "
             f"{index}: yours {g[k]:.8g}, reference {w[k]:.8g} (rtol {rtol:.1g})")
+
+
+def describe_difference(got: np.ndarray, want: np.ndarray) -> str:
+    """"" when ``got`` matches ``want`` within the forward's tolerance; else where and by
+    how much it differs (the same tolerance as a forward against the reference)."""
+    return _differs(got, want)
 
 
 def compare_forward(

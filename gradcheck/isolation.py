@@ -158,13 +158,15 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
                    timeout_option: str = "--timeout") -> Outcome:
     """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome."""
     task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
-            "backward": match.backward, "options": options.to_dict()}
+            "backward": match.backward, "options": options.to_dict(), "match_kind": match.kind,
+            "config": match.config}
     started = time.perf_counter()
-    outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward))
+    outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward), kind=match.kind)
     try:
         result = run_isolated(task, timeout, timeout_option)
     except WorkerFailure as exc:
-        outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
+        wrt = get_spec(match.spec).wrt if match.kind == "layer" else ()
+        outcome.gradients = {name: "-" for name in wrt}
         outcome.forward = "-"
         outcome.error = str(exc)
         outcome.seconds = time.perf_counter() - started

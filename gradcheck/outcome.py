@@ -30,6 +30,7 @@ class Outcome:
 
     spec: str
     functions: tuple[str, str | None]
+    kind: str = "layer"  # "layer", "agreement" (naive against vectorized) or "model"
     n_cases: int = 0
     n_skipped: int = 0
     n_evaluations: int = 0
@@ -45,6 +46,7 @@ class Outcome:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
+    file: str = ""  # the file it was found in, when the command line checks files
 
     @property
     def passed(self) -> bool:
@@ -102,6 +104,7 @@ class Outcome:
     def from_dict(cls, data: dict[str, Any]) -> Outcome:
         """The inverse of :meth:`to_dict` (the report comes back as text and a dict)."""
         outcome = cls(spec=data["layer"], functions=(data["forward_function"], data["backward_function"]))
+        outcome.kind = data.get("kind", "layer")
         outcome.n_cases = data["cases"]
         outcome.n_skipped = data["skipped_cases"]
         outcome.n_evaluations = data["forward_evaluations"]
@@ -121,6 +124,7 @@ class Outcome:
     def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.spec,
+            "kind": self.kind,
             "forward_function": self.functions[0],
             "backward_function": self.functions[1],
             "passed": self.passed,

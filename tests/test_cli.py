@@ -136,7 +136,7 @@ def test_clear_usage_errors_for_a_missing_module_a_directory_and_a_syntax_error(
     assert run("check", "nosuchmodule_gc")[0] == 2
     assert "no such file or module: nosuchmodule_gc" in capsys.readouterr().err
     assert run("check", str(tmp_path))[0] == 2
-    assert f"{tmp_path} is a directory: pass the .py files in it" in capsys.readouterr().err
+    assert f"{tmp_path} is a directory with no file gradcheck knows in it" in capsys.readouterr().err
     bad = tmp_path / "bad.py"
     bad.write_text("def f(:\n    pass\n")
     assert run("check", str(bad))[0] == 2

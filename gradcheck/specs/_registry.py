@@ -29,11 +29,15 @@ class Convention:
     ``stated`` is a regular expression that finds the convention stated in the student's
     own docstring; ``adapt(spec)`` returns the spec under this convention (its cases,
     reference and forward check). The first convention of a spec is the current course's.
+    ``warn=False`` is for a convention that is no hazard (it only rescales a
+    hyper-parameter, as the 0.5 of ``0.5 * reg * sum(W**2)``): a layer following it
+    consistently passes with a note instead of a ``convention`` warning.
     """
 
     name: str
     stated: str
     adapt: Callable[[Spec], Spec] | None = None
+    warn: bool = True
 
     def apply(self, spec: Spec) -> Spec:
         return spec if self.adapt is None else self.adapt(spec)

@@ -1,0 +1,173 @@
+"""Building a student's model small, seeded and in float64, from its own signature.
+
+Course years name the constructor's arguments differently; each concept (the input size,
+the weight scale, the normalisation, dropout) is passed under whichever name the
+constructor has. A required argument gradcheck does not know is a :class:`BuildError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import reference_layers as ref
+from gradcheck.contract import user_traceback
+
+__all__ = ["REG", "BuildError", "Built", "build", "parameters_of"]
+
+REG = 0.3  # every model is checked with its regularisation on
+_N = 4
+_ALIASES = {
+    "input": ("input_dim", "input_size"),
+    "hidden": ("hidden_dim", "hidden_size"),
+    "classes": ("num_classes", "output_size"),
+    "scale": ("weight_scale", "std"),
+}
+_VOCABULARY = ["<NULL>", "<START>", "<END>", "a", "cat", "on", "mat"]
+
+
+class BuildError(Exception):
+    """The model could not be built; the message says why, in the student's terms."""
+
+
+class _WithReg:
+    """Assignment 1's ``TwoLayerNet.loss(X, y, reg)`` seen as ``loss(X, y)`` with reg on."""
+
+    def __init__(self, model: Any, reg: float) -> None:
+        self.model, self.reg, self.params = model, reg, model.params
+
+    def loss(self, X: Any, y: Any) -> Any:
+        return self.model.loss(X, y, reg=self.reg)
+
+
+@dataclass
+class Built:
+    """A model ready to check: ``model.loss(X, y)``, and the losses a right model may give."""
+
+    model: Any
+    X: Any
+    y: Any
+    settings: dict[str, Any]
+    references: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.settings.items())
+
+
+def _settings(name: str, config: str, parameters: dict[str, inspect.Parameter],
+              seed: int) -> dict[str, Any]:
+    """The constructor's keyword arguments for ``name`` in ``config``."""
+    concepts: dict[str, Any] = {"input": 5, "hidden": 4, "classes": 3, "scale": 0.5}
+    if name == "FullyConnectedNet":
+        concepts.pop("hidden")
+        concepts["hidden_dims"] = [4, 3]
+    if name == "ThreeLayerConvNet":
+        concepts.update(input=(2, 6, 6), hidden=4, scale=0.3, num_filters=3, filter_size=3)
+    if name == "CaptioningRNN":
+        concepts = {"word_to_idx": {w: i for i, w in enumerate(_VOCABULARY)}, "input": 4,
+                    "wordvec_dim": 3, "hidden": 5, "cell_type": config}
+    kwargs: dict[str, Any] = {}
+    for concept, value in concepts.items():
+        for alias in _ALIASES.get(concept, (concept,)):
+            if alias in parameters:
+                kwargs[alias] = value
+                break
+    kwargs.update({k: v for k, v in (("reg", REG), ("dtype", np.float64), ("seed", seed))
+                   if k in parameters})
+    if "normalization" in parameters and config.split(",")[0] in ("batchnorm", "layernorm"):
+        kwargs["normalization"] = config.split(",")[0]
+    if "use_batchnorm" in parameters and config.startswith("batchnorm"):
+        kwargs["use_batchnorm"] = True
+    if "dropout" in config:
+        kwargs["dropout_keep_ratio" if "dropout_keep_ratio" in parameters else "dropout"] = 0.5
+    return kwargs
+
+
+def parameters_of(cls: type) -> dict[str, inspect.Parameter]:
+    """The constructor's parameters (without ``self``); none when it has no signature."""
+    try:
+        return dict(inspect.signature(cls).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+def _construct(cls: type, kwargs: dict[str, Any], seed: int) -> Any:
+    parameters = parameters_of(cls)
+    unknown = [p.name for p in parameters.values()
+               if p.default is inspect.Parameter.empty and p.name not in kwargs
+               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if unknown:
+        raise BuildError(f"{cls.__name__}.__init__ requires {', '.join(unknown)}, which gradcheck "
+                         "does not know how to set")
+    np.random.seed(seed)  # noqa: NPY002 - the course's constructors draw from the global generator
+    try:
+        model = cls(**kwargs)
+    except (Exception, SystemExit) as exc:
+        raise BuildError(f"{cls.__name__}({_call_text(kwargs)}) raised {type(exc).__name__}: "
+                         f"{exc}\n{user_traceback(exc)}") from None
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict) or not params:
+        raise BuildError(f"{cls.__name__}({_call_text(kwargs)}) has no parameters in model.params "
+                         "(an empty dict: the constructor is not written yet?)")
+    rng = np.random.default_rng(seed)
+    for key, value in params.items():
+        if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+            params[key] = value.astype(np.float64)
+            if value.size and not np.any(value):
+                # Zero biases put every unit whose inputs a ReLU turned off on the kink of
+                # the next ReLU; small random ones keep the check away from kinks.
+                params[key] = params[key] + 0.1 * rng.standard_normal(value.shape)
+    return model
+
+
+def _call_text(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "word_to_idx")
+
+
+def build(cls: type, config: str, seed: int) -> Built:
+    """``cls`` built small in ``config``, with data and the reference losses."""
+    name = cls.__name__
+    parameters = parameters_of(cls)
+    kwargs = _settings(name, config, parameters, seed)
+    model = _construct(cls, kwargs, seed)
+    rng = np.random.default_rng(seed)
+    settings = {k: v for k, v in kwargs.items() if k not in ("word_to_idx", "dtype", "seed")}
+    if name == "CaptioningRNN":
+        features = rng.standard_normal((3, kwargs.get("input_dim", 4)))
+        captions = rng.integers(0, len(_VOCABULARY), size=(3, 5))
+        captions[:, 0] = 1  # <START>
+        captions[0, -2:] = 0  # <NULL>: masked out of the loss
+        built = Built(model, features, captions, settings)
+    else:
+        shape = (_N, *kwargs.get("input_dim", (5,))) if name == "ThreeLayerConvNet" else (_N, 5)
+        built = Built(model, rng.standard_normal(shape), rng.integers(0, 3, size=_N), settings)
+    if "reg" in inspect.signature(model.loss).parameters and "reg" not in kwargs:
+        built.model = _WithReg(model, REG)
+        settings["loss reg"] = REG
+    built.references, note = _references(name, config, built, kwargs)
+    built.notes += [note] if note else []
+    return built
+
+
+def _references(name: str, config: str, built: Built, kwargs: dict[str, Any]) -> tuple[list[Any], str]:
+    """The losses a right model gives with these parameters, or why none is compared."""
+    params = copy.deepcopy(built.model.params)
+    X, y = built.X, built.y
+    try:
+        if name == "CaptioningRNN":
+            return [ref.captioning_rnn_loss(params, X, y, config, 0)], ""
+        if "dropout" in config:
+            return [], ("the loss is not compared with the reference model's: dropout masks depend "
+                        "on the random generator your dropout layer uses")
+        if name == "ThreeLayerConvNet":
+            return [ref.three_layer_convnet_loss(params, X, y, REG, f) for f in (1.0, 0.5)], ""
+        norm = config if config in ("batchnorm", "layernorm") else None
+        return [ref.fully_connected_net_loss(params, X, y, REG, norm, f) for f in (1.0, 0.5)], ""
+    except (KeyError, ValueError, IndexError) as exc:
+        return [], (f"the loss is not compared with the reference model's: your parameters are not "
+                    f"the course's ({type(exc).__name__}: {exc})")
