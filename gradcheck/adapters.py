@@ -22,13 +22,10 @@ from gradcheck.contract import (
     Stop,
     UserCodeError,
     Violation,
-    check_unchanged,
     max_difference,
-    parse_gradients,
-    repeatable,
 )
 
-__all__ = ["Problem", "loss_problem"]
+__all__ = ["Problem"]
 
 @dataclass
 class Problem:
@@ -217,108 +214,3 @@ def deferred(problem: Problem, step: Callable[[], None]) -> None:
         step()
     except (Stop, UserCodeError) as err:
         problem.stop(err)
-
-
-def loss_problem(
-    loss_fn: Callable[..., Any],
-    args: Sequence[Any],
-    *,
-    label: str | None = None,
-) -> Problem:
-    """Run ``loss_fn(x, ...) -> (loss, dx)`` on copies and collect what to compare."""
-    names = argument_names(loss_fn, len(args))
-    validate_args(args, names)
-    if not args or not is_differentiable(args[0]):
-        raise TypeError(
-            "check_loss differentiates the first argument, which must be a floating-point "
-            f"ndarray; got {type(args[0]).__name__ if args else 'no arguments'}"
-        )
-    pristine = [copy_argument(a) for a in args]
-    batch_size, batch_axis = batch_info(args, names, [0])
-    problem = Problem(
-        label=label or str(getattr(loss_fn, "__name__", "loss")),
-        kind="loss",
-        names=[names[0]],
-        base=[np.asarray(args[0], dtype=np.float64).copy()],
-        analytic=[],
-        objective=lambda values: 0.0,
-        batch_size=batch_size,
-        batch_axis=batch_axis,
-        analytic_noise=[0.0],
-    )
-
-    def split(result: Any) -> tuple[Any, Any]:
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise Stop(
-                Violation(
-                    "loss_return",
-                    f"a loss must return (loss, d{names[0]}); it returned {type(result).__name__}"
-                    + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
-                )
-            )
-        loss = np.asarray(result[0])
-        if loss.size != 1 or not np.issubdtype(loss.dtype, np.inexact):
-            raise Stop(
-                Violation(
-                    "loss_return",
-                    f"the loss must be a single floating-point number; got "
-                    f"{type(result[0]).__name__} of shape {loss.shape}",
-                )
-            )
-        return loss.reshape(()), result[1]
-
-    def objective(values: Sequence[np.ndarray]) -> complex:
-        problem.evaluations[0] += 1
-        call = [values[0].copy()] + [copy_argument(a) for a in pristine[1:]]
-        try:
-            loss, _ = split(call_user("loss", loss_fn, *call))
-        except Stop as stop:
-            raise UserCodeError("loss", TypeError(stop.args[0].message)) from None
-        problem.numeric_eps = dtype_eps(loss.dtype)
-        return complex(loss.item())
-
-    problem.objective = objective
-    try:
-        call = [copy_argument(a) for a in pristine]
-        problem.evaluations[0] += 1
-        loss, grad = split(call_user("loss", loss_fn, *call))
-        if not np.isfinite(loss):
-            raise Stop(Violation("forward_nonfinite", f"the loss is {float(loss)}"))
-        problem.violations += check_unchanged(pristine, call, names, "the loss function")
-        problems_found: list[Violation]
-        grads, problems_found = parse_gradients((grad,), pristine, [0], names)
-        problem.violations += problems_found
-        problem.analytic = grads
-        problem.scale = abs(float(loss))
-        problem.out_eps = dtype_eps(loss.dtype)
-        problem.grad_eps = [
-            max(dtype_eps(args[0].dtype), problem.out_eps,
-                dtype_eps(grads[0].dtype) if grads[0] is not None else 0.0)
-        ]
-
-        def float64_gradient() -> list[np.ndarray | None]:
-            call64 = [as_float64(a) for a in pristine]
-            _, g64 = split(call_user("loss", loss_fn, *call64))
-            return parse_gradients((g64,), call64, [0], names)[0]
-
-        if grads[0] is not None and problem.grad_eps[0] > 1e-10:
-            complete_grad = grads[0]
-            problem.measure_round_off = lambda: note_float64_spread(
-                problem, [complete_grad], float64_gradient)
-
-        def repeat() -> None:
-            problem.evaluations[0] += 1
-            loss_b, grad_b = split(call_user("loss", loss_fn, *[copy_argument(a) for a in pristine]))
-            grad_b_arr = np.asarray(grad_b, dtype=np.float64) if grad_b is not None else None
-            same_grad = grads[0] is None or repeatable(grads[0], grad_b_arr, problem.grad_eps[0])
-            if not repeatable(loss, np.asarray(loss_b), problem.out_eps) or not same_grad:
-                problem.violations.append(Violation(
-                    "nondeterministic_loss",
-                    "the loss function is not deterministic: two calls with the same inputs "
-                    "returned different results. Seed any randomness.",
-                ))
-
-        problem.finish = functools.partial(deferred, problem, repeat)
-    except (Stop, UserCodeError) as err:
-        problem.stop(err)
-    return problem

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
 
 from gradcheck.contract import Violation
 from gradcheck.determinism import case_size, explain_nondeterminism, sample_cases
@@ -33,6 +31,7 @@ from gradcheck.forward import ForwardResult, compare_forward
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.report import Report
+from gradcheck.search import CaseFound, search_cases
 from gradcheck.specs import Case, Convention, Spec
 from gradcheck.suite import check_case
 
@@ -40,10 +39,6 @@ __all__ = ["ForwardResult", "Outcome", "check_candidate", "compare_forward"]
 
 
 _Failure = tuple[Case, ForwardResult, "Report | None"]
-
-
-class _CaseFailed(Exception):
-    pass
 
 
 @dataclass
@@ -143,17 +138,6 @@ def _undifferentiated(search: _Search, state: _State, case: Case, report: Report
 def _phase(search: _Search, state: _State, *, general: bool, tolerant: bool) -> None:
     spec = search.spec
 
-    @hypothesis_seed(search.seed)
-    @settings(
-        max_examples=search.options.examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        report_multiple_bugs=False,
-    )
-    @given(spec.cases(dtype=np.dtype(search.dtype), general=general))
     def body(case: Case) -> None:
         if state.failure is not None and time.monotonic() > state.deadline:
             return  # out of time for shrinking: keep the smallest failure found so far
@@ -166,13 +150,11 @@ def _phase(search: _Search, state: _State, *, general: bool, tolerant: bool) -> 
             state.uninformative = state.uninformative or failure
             return
         state.failure = failure
-        raise _CaseFailed
+        raise CaseFound
 
-    try:
-        body()
-    except Exception:
-        if state.failure is None:
-            raise
+    search_cases(spec.cases(dtype=np.dtype(search.dtype), general=general), body,
+                 examples=search.options.examples, seed=search.seed,
+                 settled=lambda: state.failure is not None)
 
 
 def _probe(search: _Search, state: _State) -> None:

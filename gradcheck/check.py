@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.adapters import Problem, loss_problem
+from gradcheck.adapters import Problem
 from gradcheck.checker import Checker, checker_rng
 from gradcheck.layer_adapter import layer_problem
+from gradcheck.loss_adapter import loss_problem
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report, raise_or_warn
 

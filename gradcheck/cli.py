@@ -25,6 +25,7 @@ from gradcheck.discover import Match, describe_unmatched
 from gradcheck.isolation import check_isolated, discover_isolated
 from gradcheck.options import DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
 from gradcheck.packages import KNOWN_FILES, find_files
+from gradcheck.report import text_table
 from gradcheck.specs import all_specs, get_spec
 
 __all__ = ["console_main", "main"]
@@ -337,8 +338,7 @@ def _table(results: list[Outcome], strict: bool = False) -> str:
             verdict = "passed*"
         rows.append(([files[r.file]] if files else [])
                     + [r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(text_table(rows))
 
 
 def _file_labels(results: list[Outcome]) -> dict[str, str]:

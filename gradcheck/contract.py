@@ -180,46 +180,41 @@ def parse_gradients(
     grads: list[np.ndarray | None] = []
     found = []
     for g, pos in zip(result, positions):
-        name, arg = names[pos], args[pos]
-        if g is None:
-            found.append(Violation("gradient_type", f"backward returned None for d{name}", name))
-            grads.append(None)
-            continue
-        try:
-            arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
-        except (TypeError, ValueError):
-            arr = np.asarray(g, dtype=object)
-        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-            found.append(
-                Violation(
-                    "gradient_type",
-                    f"d{name} must be a real array; backward returned {type(g).__name__}"
-                    + (f" of dtype {arr.dtype}" if isinstance(g, np.ndarray) else ""),
-                    name,
-                )
-            )
-            grads.append(None)
-            continue
-        if arr.shape != arg.shape:
-            found.append(Violation("gradient_shape", diagnose_shape(name, arr.shape, arg.shape), name))
-            grads.append(None)
-            continue
-        bad = _nonfinite(arr)
-        if bad is not None:
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            kind = "NaN" if np.any(np.isnan(arr)) else "inf"
-            found.append(
-                Violation(
-                    "gradient_nonfinite",
-                    f"d{name} contains {kind} at {int(bad.sum())} of {arr.size} entries "
-                    f"(first at index {first})",
-                    name,
-                )
-            )
-            grads.append(None)
-            continue
+        arr, problem = _parse_gradient(g, names[pos], args[pos])
         grads.append(arr)
+        if problem is not None:
+            found.append(problem)
     return grads, found
+
+
+def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Violation | None]:
+    """One returned gradient as a real array of its argument's shape, all finite; or None and
+    what is wrong with it."""
+    if g is None:
+        return None, Violation("gradient_type", f"backward returned None for d{name}", name)
+    try:
+        arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
+    except (TypeError, ValueError):
+        arr = np.asarray(g, dtype=object)
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        return None, Violation(
+            "gradient_type",
+            f"d{name} must be a real array; backward returned {type(g).__name__}"
+            + (f" of dtype {arr.dtype}" if isinstance(g, np.ndarray) else ""),
+            name,
+        )
+    if arr.shape != arg.shape:
+        return None, Violation("gradient_shape", diagnose_shape(name, arr.shape, arg.shape), name)
+    bad = _nonfinite(arr)
+    if bad is not None:
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.any(np.isnan(arr)) else "inf"
+        return None, Violation(
+            "gradient_nonfinite",
+            f"d{name} contains {kind} at {int(bad.sum())} of {arr.size} entries (first at index {first})",
+            name,
+        )
+    return arr, None
 
 
 def _nonfinite(arr: np.ndarray) -> np.ndarray | None:

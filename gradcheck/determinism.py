@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
 
 from gradcheck.contract import repeatable
 from gradcheck.report import Report
+from gradcheck.search import search_cases
 from gradcheck.specs import Case, Spec
 
 __all__ = ["case_size", "explain_nondeterminism", "find_nondeterminism", "sample_cases"]
@@ -34,18 +33,9 @@ def sample_cases(spec: Spec, seed: int, dtype: Any, count: int = SAMPLES) -> lis
     """``count`` generated cases of the CS231n geometry (fewer if hypothesis cannot draw
     that many), largest first; the same ones for the same seed."""
     found: list[Case] = []
-
-    @hypothesis_seed(seed)
-    @settings(max_examples=count, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(spec.cases(dtype=np.dtype(dtype), general=False))
-    def body(case: Case) -> None:
-        found.append(case)
-
-    try:
-        body()
-    except Exception:
-        pass  # e.g. hypothesis could not satisfy the strategy: what was drawn is enough
+    # Whatever stops hypothesis early (a strategy it cannot satisfy): what was drawn is enough.
+    search_cases(spec.cases(dtype=np.dtype(dtype), general=False), found.append, examples=count,
+                 seed=seed, shrink=False, explicit=False, settled=lambda: True)
     return sorted(found, key=case_size, reverse=True)
 
 

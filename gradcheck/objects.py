@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,59 @@ def _outputs(out: Any) -> list[np.ndarray]:
     return [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
 
 
+@dataclass
+class _ObjectCalls:
+    """A layer object and its parameters, called the ways the contract steps need."""
+
+    layer: Any
+    inputs: Sequence[np.ndarray]
+    params: _Parameters
+    originals: dict[str, np.ndarray]
+    names: list[str]  # of the inputs
+    problem: Problem | None = None
+    douts: list[np.ndarray] = field(default_factory=list)
+
+    def restore(self) -> None:
+        for name, v in self.originals.items():
+            self.params.set(name, v.copy())
+
+    def forward(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        assert self.problem is not None
+        self.problem.evaluations[0] += 1
+        try:
+            return _outputs(call_user("forward", self.layer.forward, *[x.copy() for x in xs]))
+        finally:
+            self.restore()
+
+    def objective(self, values: Sequence[np.ndarray]) -> complex:
+        n = len(self.inputs)
+        for name, v in zip(self.params.names, values[n:]):
+            self.params.set(name, v.copy())
+        outputs = self.forward(values[:n])
+        return sum((np.vdot(d, o) for d, o in zip(self.douts, outputs)), 0.0)
+
+    def backward(self, douts: Sequence[np.ndarray]) -> tuple[list[np.ndarray | None], list[Violation]]:
+        """backward(douts) after a forward at the originals: every gradient, and the breaches."""
+        self.params.zero_grads()
+        dx = call_user("backward", self.layer.backward, *douts)
+        dxs = dx if isinstance(dx, tuple) else (dx,)
+        count = len(self.inputs)
+        grads, found = parse_gradients(dxs, list(self.inputs), list(range(count)), self.names)
+        for name in self.params.names:
+            grad, found_p = _param_gradient(self.params, name, self.originals)
+            grads.append(grad)
+            found += found_p
+        return grads, found
+
+    def gradients(self, douts: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+        """A fresh forward at the originals, then backward(douts)."""
+        self.forward(self.inputs)
+        try:
+            return self.backward(douts)[0]
+        finally:
+            self.restore()
+
+
 def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Generator) -> Problem:
     """Build the problem for a layer object called as ``layer.forward(*inputs)``.
 
@@ -105,80 +159,50 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
     params = _Parameters(layer)
     originals = {name: params.get(name).copy() for name in params.names}
     input_names = ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))]
-    douts: list[np.ndarray] = []
-
-    def restore() -> None:
-        for name, v in originals.items():
-            params.set(name, v.copy())
-
-    def forward(xs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        problem.evaluations[0] += 1
-        try:
-            return _outputs(call_user("forward", layer.forward, *[x.copy() for x in xs]))
-        finally:
-            restore()
-
-    def objective(values: Sequence[np.ndarray]) -> complex:
-        for name, v in zip(params.names, values[len(inputs):]):
-            params.set(name, v.copy())
-        outputs = forward(values[: len(inputs)])
-        return sum((np.vdot(d, o) for d, o in zip(douts, outputs)), 0.0)
-
-    def gradients(scaled: Sequence[np.ndarray]) -> list[np.ndarray | None]:
-        """Forward at the originals, then backward(scaled): the gradients it produced."""
-        forward(inputs)
-        params.zero_grads()
-        try:
-            dx = call_user("backward", layer.backward, *scaled)
-            dxs = dx if isinstance(dx, tuple) else (dx,)
-            grads_in, _ = parse_gradients(dxs, list(inputs), list(range(len(inputs))), input_names)
-            return grads_in + [_param_gradient(params, name, originals)[0] for name in params.names]
-        finally:
-            restore()
-
+    calls = _ObjectCalls(layer, inputs, params, originals, input_names)
     problem = Problem(
         label=type(layer).__name__, kind="object",
         names=input_names + params.names,
         base=[np.asarray(x, dtype=np.float64).copy() for x in inputs]
         + [originals[n].astype(np.float64) for n in params.names],
-        analytic=[], objective=objective, analytic_noise=[0.0] * (len(inputs) + len(params.names)),
+        analytic=[], objective=calls.objective, analytic_noise=[0.0] * (len(inputs) + len(params.names)),
         batch_size=int(inputs[0].shape[0]) if inputs[0].ndim else None,
         batch_axis=[x.ndim >= 2 for x in inputs] + [False] * len(params.names),
     )
+    calls.problem = problem
     try:
-        xs = [x.copy() for x in inputs]
-        problem.evaluations[0] += 1
-        outputs = _outputs(call_user("forward", layer.forward, *xs))
-        found = nonfinite_output(outputs)
-        if found is not None:
-            raise Stop(found)
-        douts += [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
-        problem.scale = float(sum(np.sum(np.abs(d * o)) for d, o in zip(douts, outputs)))
-        problem.out_eps = max(dtype_eps(o.dtype) for o in outputs)
-        problem.violations += check_unchanged(inputs, xs, input_names, "forward")
-        given = [d.copy() for d in douts]
-        params.zero_grads()
-        dx = call_user("backward", layer.backward, *given)
-        problem.violations += dout_writes(douts, given)
-        dxs = dx if isinstance(dx, tuple) else (dx,)
-        grads_in, found_in = parse_gradients(dxs, list(inputs), list(range(len(inputs))), input_names)
-        problem.violations += found_in
-        grads_p: list[np.ndarray | None] = []
-        for name in params.names:
-            grad, found_p = _param_gradient(params, name, originals)
-            problem.violations += found_p
-            grads_p.append(grad)
-        problem.analytic = grads_in + grads_p
-        problem.grad_eps = [max(problem.out_eps, dtype_eps(b.dtype)) for b in problem.base]
+        outputs = _first_object_call(calls, rng)
     except (Stop, UserCodeError) as err:
         problem.stop(err)
         return problem
     finally:
-        restore()
-
-    repeat = functools.partial(_repeat_object, problem, forward, gradients, inputs, outputs, douts)
+        calls.restore()
+    repeat = functools.partial(_repeat_object, problem, calls.forward, calls.gradients, inputs,
+                               outputs, calls.douts)
     problem.finish = functools.partial(deferred, problem, repeat)
     return problem
+
+
+def _first_object_call(calls: _ObjectCalls, rng: np.random.Generator) -> list[np.ndarray]:
+    """Forward and backward once: the analytic gradients and the breaches seen."""
+    problem = calls.problem
+    assert problem is not None
+    xs = [x.copy() for x in calls.inputs]
+    problem.evaluations[0] += 1
+    outputs = _outputs(call_user("forward", calls.layer.forward, *xs))
+    found = nonfinite_output(outputs)
+    if found is not None:
+        raise Stop(found)
+    calls.douts += [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
+    problem.scale = float(sum(np.sum(np.abs(d * o)) for d, o in zip(calls.douts, outputs)))
+    problem.out_eps = max(dtype_eps(o.dtype) for o in outputs)
+    problem.violations += check_unchanged(calls.inputs, xs, calls.names, "forward")
+    given = [d.copy() for d in calls.douts]
+    grads, found_grads = calls.backward(given)
+    problem.violations += dout_writes(calls.douts, given) + found_grads
+    problem.analytic = grads
+    problem.grad_eps = [max(problem.out_eps, dtype_eps(b.dtype)) for b in problem.base]
+    return outputs
 
 
 def _param_gradient(params: _Parameters, name: str, originals: dict[str, np.ndarray],

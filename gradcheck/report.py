@@ -296,6 +296,12 @@ def warning_lines(warnings: list[Violation], indent: str = "  ") -> list[str]:
     return lines
 
 
+def text_table(rows: list[list[str]], indent: str = "") -> list[str]:
+    """Rows of cells as aligned lines, columns two spaces apart (every table gradcheck prints)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+
+
 def _table(gradients: Any) -> list[str]:
     header = ["gradient", "shape", "verdict", "checked", "mismatched", "max abs err", "max rel err"]
     rows = [header]
@@ -311,8 +317,7 @@ def _table(gradients: Any) -> list[str]:
             f"{g.max_abs_error:.2e}" if compared else "-",
             f"{g.max_rel_error:.2e}" if compared else "-",
         ])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return text_table(rows, "  ")
 
 
 def _failure_lines(g: GradientResult) -> list[str]:
@@ -334,8 +339,7 @@ def _failure_lines(g: GradientResult) -> list[str]:
         rows = [["index", "analytic", "numeric", "difference"]]
         for m in g.mismatches:
             rows.append([str(m.index), _g(m.analytic, 8), _g(m.numeric, 8), _g(m.difference, 3)])
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines += text_table(rows, "    ")
         if g.n_mismatched > len(g.mismatches):
             lines.append(f"    ... and {g.n_mismatched - len(g.mismatches)} more")
     failing = [d for d in g.directional if not d.passed]

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
 
 from gradcheck.check import check_layer, check_loss
 from gradcheck.kinds import Status
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
+from gradcheck.search import CaseFound, search_cases
 from gradcheck.specs import Case, Spec
 
 __all__ = ["SpecResult", "check_case", "check_spec"]
@@ -51,13 +50,6 @@ class SpecResult:
                     if v.argument in verdicts:
                         verdicts[v.argument] = "FAILED"
         return verdicts
-
-
-class _CaseFailed(Exception):
-    def __init__(self, report: Report, case: Case) -> None:
-        super().__init__(report.label)
-        self.report = report
-        self.case = case
 
 
 def check_case(
@@ -99,19 +91,7 @@ def check_spec(
     """
     opts = CheckOptions.build(options, **overrides)
     result = SpecResult(spec)
-    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
 
-    @hypothesis_seed(opts.seed)
-    @settings(
-        max_examples=opts.examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        phases=phases,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
-    @given(spec.cases(dtype=np.dtype(opts.dtype), general=general))
     def run(case: Case) -> None:
         if spec.prepare is not None:
             case = spec.prepare(case, forward or spec.forward)
@@ -121,13 +101,11 @@ def check_spec(
         result.methods.add(report.method)
         if not report.passed:
             result.failure, result.failing_case = report, case
-            raise _CaseFailed(report, case)
+            raise CaseFound
 
-    try:
-        run()
-    except Exception:
-        # Besides our own failure, hypothesis may raise Flaky when nondeterministic code
-        # fails once and passes on replay; the failure recorded last is the one to report.
-        if result.failure is None:
-            raise
+    # The failure recorded last (the smallest) is the one reported, also when nondeterministic
+    # code fails once and passes on replay.
+    search_cases(spec.cases(dtype=np.dtype(opts.dtype), general=general), run,
+                 examples=opts.examples, seed=opts.seed, shrink=shrink,
+                 settled=lambda: result.failure is not None)
     return result
