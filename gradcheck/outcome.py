@@ -2,7 +2,8 @@
 
 An :class:`Outcome` travels from the worker process to the command line (as JSON), so it
 holds plain data: verdicts per gradient, contract breaches, warnings, the smallest failing
-case and the text of its report.
+case and the text of its report. In its JSON, gradients are named as the text names them
+(``"dx"``); in Python, after the argument (``"x"``).
 
 Three verdicts: ``passed``, ``warning`` (passed, with a hazard that leaves every result
 right: a write into ``dout`` or an input, a wrong backward in a mode the course never
@@ -21,6 +22,11 @@ from gradcheck.report import Report, warning_dict
 __all__ = ["Outcome"]
 
 _SHORT = {"gradient_shape": "shape", "gradient_type": "type", "gradient_nonfinite": "NaN"}
+
+
+def _argument(gradient: str) -> str:
+    """``"x"`` for the gradient ``"dx"`` (JSON names gradients as the text does)."""
+    return gradient[1:]
 
 
 @dataclass
@@ -106,7 +112,7 @@ class Outcome:
         outcome.n_evaluations = data["forward_evaluations"]
         outcome.forward = data["forward"]
         outcome.forward_message = data["forward_message"]
-        outcome.gradients = data["gradients"]
+        outcome.gradients = {_argument(key): v for key, v in data["gradients"].items()}
         outcome.contract = data["contract_violations"]
         outcome.failing_case = data["failing_case"]
         outcome.notes = data["notes"]
@@ -129,7 +135,7 @@ class Outcome:
             "forward_evaluations": self.n_evaluations,
             "forward": self.forward,
             "forward_message": self.forward_message,
-            "gradients": dict(self.gradients),
+            "gradients": {f"d{name}": v for name, v in self.gradients.items()},
             "contract_violations": list(self.contract),
             "warnings": [dict(w) for w in self.warnings],
             "failing_case": self.failing_case,

@@ -117,7 +117,8 @@ class GradientResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name,
+            "name": f"d{self.name}",
+            "argument": self.name,
             "shape": list(self.shape),
             "status": self.status,
             "passed": self.passed,
@@ -235,7 +236,7 @@ class Report:
             "mode": self.mode,
             "seed": self.seed,
             "n_evaluations": self.n_evaluations,
-            "gradients": {name: g.to_dict() for name, g in self.gradients.items()},
+            "gradients": {f"d{name}": g.to_dict() for name, g in self.gradients.items()},
             "verdict": self.verdict,
             "violations": [
                 {"kind": v.kind, "message": v.message, "argument": v.argument}

@@ -42,7 +42,7 @@ def test_one_layer_quiet_and_json(tmp_path):
     assert (layer["layer"], layer["forward_function"], layer["backward_function"]) == (
         "affine", "affine_forward", "affine_backward")
     assert layer["cases"] == 2 and layer["passed"] is True and layer["forward"] == "ok"
-    assert layer["gradients"] == {"x": "ok", "w": "ok", "b": "ok"}
+    assert layer["gradients"] == {"dx": "ok", "dw": "ok", "db": "ok"}
 
 
 def test_usage_errors_exit_2(capsys):

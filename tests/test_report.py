@@ -97,7 +97,8 @@ def test_to_dict_round_trips_through_json(backward):
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["passed"] is report.passed
-    assert data["gradients"]["x"]["n_checked"] == 6
+    assert data["gradients"]["dx"]["n_checked"] == 6
+    assert (data["gradients"]["dx"]["name"], data["gradients"]["dx"]["argument"]) == ("dx", "x")
     assert data["method"] == "complex"
 
 
