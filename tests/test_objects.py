@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,10 @@ def test_torch_function_adapter(rng):
     assert report.passed and list(report.gradients) == ["x", "w"]
     report = gradcheck.check_torch(Wrong.apply, x, w)
     assert report.failed_gradients == ["w"]
+
+
+def test_check_torch_without_torch_suggests_a_plain_torch_install(monkeypatch, rng):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    with pytest.raises(ImportError, match="check_torch needs torch: pip install torch ") as info:
+        gradcheck.check_torch(lambda x: x, rng.normal(size=3))
+    assert "gradcheck[bench]" not in str(info.value)
