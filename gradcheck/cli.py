@@ -15,12 +15,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from gradcheck.candidate import GEOMETRIES, Outcome, check_candidate
 from gradcheck.check import MODES
+from gradcheck.cli_output import Progress, print_results
 from gradcheck.discover import Match, describe_unmatched
 from gradcheck.isolation import check_isolated, discover_isolated
 from gradcheck.numeric import METHODS
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="write machine-readable results to OUT (- for standard output; the "
                        "table then goes to standard error)")
     check.add_argument("--quiet", action="store_true", help="print only failures and the summary")
+    check.add_argument("-s", "--show-output", action="store_true",
+                       help="show everything each layer printed, for every layer (by default the "
+                       "last lines of what failing layers printed)")
     check.add_argument("--strict", action="store_true",
                        help="fail layers with warnings too (writes into dout or inputs, a wrong "
                        "backward in a mode the course never differentiates, another year's convention)")
@@ -162,7 +166,8 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     if status is not None:
         return status
     failed = [r for r in results if not r.passes(args.strict)]
-    _print_results(results, unmatched, args, out)
+    print_results(results, unmatched, out, quiet=args.quiet, strict=args.strict,
+                  show_output=args.show_output)
     warned = sum(1 for r in results if r.passed and r.warnings)
     with_warnings = f" ({warned} with warnings)" if warned else ""
     out.write(
@@ -198,7 +203,7 @@ def _check_reference(
             f"gradcheck: {_plural(len(specs), 'reference layer')}, {args.examples} generated cases each "
             f"({args.dtype}, method {args.method}, mode {args.mode}, seed {args.seed})\n\n"
         )
-    progress = _Progress(len(specs))
+    progress = Progress(len(specs))
     results = []
     for spec in specs:
         progress.start(spec.name)
@@ -243,7 +248,7 @@ def _check_paths(
             f"generated cases each (method {args.method}, mode {args.mode}, geometry "
             f"{args.geometry}, seed {args.seed}, timeout {args.timeout:g} s)\n\n"
         )
-    progress = _Progress(len(found))
+    progress = Progress(len(found))
 
     def run(item: tuple[str, Match]) -> Outcome:
         path, match = item
@@ -256,99 +261,3 @@ def _check_paths(
         results = list(pool.map(run, found))
     progress.clear()
     return None, results, unmatched
-
-
-def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.Namespace,
-                   out: TextIO) -> None:
-    if not args.quiet:
-        out.write(_table(results, args.strict) + "\n")
-    for r in results:
-        if r.passed:
-            continue
-        out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): {r.verdict}\n")
-        if r.error:
-            out.write(f"  {r.error}\n")
-            continue
-        if r.failing_case:
-            out.write(f"  smallest failing case: {r.failing_case}\n")
-        if r.forward == "FAILED":
-            out.write(f"  forward: {r.forward_message}\n")
-        text = r.report_text
-        if text:
-            out.write("\n" + text + "\n")
-        for note in r.notes:
-            out.write(f"  note: {note}\n")
-    for r in results:
-        if r.passed and r.warnings:
-            failing = " (fails under --strict)" if args.strict else ""
-            out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): passed with warnings{failing}\n")
-            out.writelines(line + "\n" for line in r.warning_lines())
-    if not args.quiet:
-        notes = [(r, n) for r in results if r.passed for n in r.notes]
-        for r, note in notes:
-            out.write(f"\nnote on {r.spec}: {note}\n")
-    if unmatched:
-        out.write("\nNot checked (no matching layer):\n")
-        out.writelines(f"  - {line}\n" for line in unmatched)
-
-
-def _functions(r: Outcome) -> str:
-    forward, backward = r.functions
-    return forward if backward is None else f"{forward}/{backward}"
-
-
-def _table(results: list[Outcome], strict: bool = False) -> str:
-    rows = [["layer", "functions", "cases", "forward", "gradients", "time", "verdict"]]
-    for r in results:
-        grads = "  ".join(f"d{k}:{v}" for k, v in r.gradients.items())
-        if r.contract:
-            grads += "  contract:" + ",".join(r.contract)
-        if r.warnings:
-            grads += "  warning:" + ",".join(w["kind"] for w in r.warnings)
-        cases = str(r.n_cases) + (f"+{r.n_skipped} skipped" if r.n_skipped else "")
-        verdict = r.verdict
-        if verdict == "warning" and strict:
-            verdict = "FAILED (strict)"
-        elif verdict == "warning":
-            verdict = "passed*"
-        rows.append([r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
-
-
-class _Progress:
-    """Progress on stderr: ``checking conv (3/12 done)`` on a terminal; elsewhere (a log, a
-    CI job) one line per finished layer, so that a slow layer is no silence."""
-
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.total = total
-        self.finished = 0
-        self.running: list[str] = []
-        self._write: Callable[[str], Any] = self.stream.write
-
-    def start(self, name: str) -> None:
-        self.running.append(name)
-        self._show()
-
-    def done(self, name: str, outcome: Outcome | None = None) -> None:
-        self.finished += 1
-        if name in self.running:
-            self.running.remove(name)
-        if not self.enabled and outcome is not None:
-            self._write(f"gradcheck: {name}: {outcome.verdict} ({self.finished}/{self.total} done, "
-                        f"{outcome.seconds:.1f} s)\n")
-            self.stream.flush()
-        self._show()
-
-    def _show(self) -> None:
-        if self.enabled:
-            running = f"checking {', '.join(self.running)} " if self.running else ""
-            self._write(f"\r\033[K{running}({self.finished}/{self.total} done)")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            self._write("\r\033[K")
-            self.stream.flush()

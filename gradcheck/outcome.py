@@ -50,6 +50,7 @@ class Outcome:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
+    output: str = ""
 
     @property
     def passed(self) -> bool:
@@ -121,6 +122,7 @@ class Outcome:
         outcome.seconds = data["seconds"]
         outcome.report_text = data["report_text"] or ""
         outcome.report_dict = data["report"]
+        outcome.output = data.get("output", "")
         return outcome
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,4 +146,5 @@ class Outcome:
             "notes": list(self.notes),
             "error": self.error,
             "seconds": round(self.seconds, 3),
+            "output": self.output,
         }

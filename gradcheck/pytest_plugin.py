@@ -105,6 +105,8 @@ class GradcheckItem(pytest.Item):
         outcome = check_isolated(self.target, self.match, options,
                                  float(self.config.getoption("gradcheck_timeout")),
                                  timeout_option="--gradcheck-timeout")
+        if outcome.output.strip():  # shown as pytest shows a test's captured output
+            self.add_report_section("call", "output", outcome.output)
         try:
             warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")),
                           path=self.target)

@@ -118,14 +118,14 @@ def test_progress_off_a_terminal_is_one_line_per_finished_layer(capsys):
 
 
 def test_progress_on_a_terminal_never_shows_an_empty_layer_name():
-    from gradcheck.cli import _Progress
+    from gradcheck.cli_output import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     stream = Terminal()
-    progress = _Progress(1, stream)
+    progress = Progress(1, stream)
     progress.start("conv")
     progress.done("conv")
     assert "checking conv (0/1 done)" in stream.getvalue()
@@ -143,3 +143,66 @@ def test_clear_usage_errors_for_a_missing_module_a_directory_and_a_syntax_error(
     err = capsys.readouterr().err
     assert "SyntaxError" in err and "bad.py" in err
     assert "frozen importlib" not in err and "importlib/__init__" not in err
+
+
+PRINTING = '''
+import numpy as np
+
+CALLS = [0]
+
+def affine_forward(x, w, b):
+    CALLS[0] += 1
+    print(f"affine call {CALLS[0]}: x.shape={x.shape}")
+    return x.reshape(len(x), -1) @ w + b, (x, w)
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(len(x), -1).T @ dout, dout.mean(axis=0)
+
+def relu_forward(x):
+    print("relu says hello")
+    return np.maximum(x, 0), x
+
+def relu_backward(dout, x):
+    return dout * (x > 0)
+
+def softmax_loss(x, y):
+    import os, sys
+    print("about to leave")
+    sys.stdout.flush()
+    os._exit(3)
+'''
+
+
+def _printing_file(tmp_path):
+    target = tmp_path / "printing.py"
+    target.write_text(PRINTING)
+    return str(target)
+
+
+def test_failing_and_erroring_layers_show_what_they_printed_passing_ones_do_not(tmp_path):
+    status, text = run("check", _printing_file(tmp_path), "--examples", "3")
+    assert status == 1
+    affine = text.split("affine (affine_forward/affine_backward): FAILED")[1].split("=" * 78)[0]
+    header = [line for line in affine.splitlines() if line.startswith("--- output printed by")]
+    assert len(header) == 1
+    assert header[0].startswith("--- output printed by affine_forward/affine_backward over all its "
+                                "cases (last 20 of ")
+    assert "lines; -s shows all) ---" in header[0]
+    printed = affine.split(header[0])[1].strip().splitlines()
+    assert len(printed) == 20 and all(line.startswith("affine call ") for line in printed)
+    assert "affine call 1:" not in affine  # the first calls are cut, the last ones shown
+    loss = text.split("softmax_loss (softmax_loss): ERROR")[1]
+    assert "ended the Python process with exit status 3" in loss
+    assert "--- output printed by softmax_loss over all its cases ---" in loss
+    assert loss.count("about to leave") == 1  # as output, not repeated in the error
+    assert "relu says hello" not in text
+
+
+def test_show_output_shows_all_of_it_for_every_layer(tmp_path):
+    status, text = run("check", _printing_file(tmp_path), "--examples", "3", "-s")
+    assert status == 1
+    assert "affine call 1: x.shape=" in text and "-s shows all" not in text
+    relu = text.split("relu (relu_forward/relu_backward): passed")[1]
+    assert "--- output printed by relu_forward/relu_backward over all its cases ---" in relu
+    assert "relu says hello" in relu

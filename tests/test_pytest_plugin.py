@@ -171,3 +171,17 @@ def test_timeout_message_names_the_pytest_option_and_the_fixture_has_a_name_that
     ''')
     result = pytester.runpytest_subprocess("test_uses_module.py", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_what_a_layer_printed_is_shown_as_captured_output(pytester):
+    layers = pytester.makepyfile(layers=SMALL.replace(
+        "def relu_forward(x):\n", "def relu_forward(x):\n    print('relu prints this')\n").replace(
+        "def affine_forward(x, w, b):\n", "def affine_forward(x, w, b):\n    print('affine prints this')\n"))
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(layers), "--gradcheck-examples", "2",
+                                           "-p", "no:cacheprovider", "-rP")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*Captured output call*", "affine prints this"])
+    result.stdout.fnmatch_lines(["*PASSES*", "*Captured output call*", "relu prints this"])
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(layers), "--gradcheck-examples", "2",
+                                           "-p", "no:cacheprovider")
+    assert "relu prints this" not in result.stdout.str()  # a passing item's output only with -rP
