@@ -22,10 +22,11 @@ from typing import Any, TextIO
 from gradcheck.candidate import GEOMETRIES, Outcome, check_candidate
 from gradcheck.check import MODES
 from gradcheck.cli_output import Progress, print_results
-from gradcheck.discover import Match, describe_unmatched
+from gradcheck.discover import Discovery, Match
 from gradcheck.isolation import check_isolated, discover_isolated
 from gradcheck.numeric import METHODS
 from gradcheck.specs import all_specs, get_spec
+from gradcheck.suggest import Candidate, closest, describe, layer_like, no_layers_message, parse_mapping
 
 __all__ = ["console_main", "main"]
 
@@ -45,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", metavar="PATH",
                        help="a .py file or module with CS231n-named layers (default: the reference layers)")
     check.add_argument("--layer", action="append", default=None, metavar="NAME",
-                       help="check only this layer (spec or function name; repeatable)")
+                       help="check only this layer (a layer or function name); or, as "
+                       "LAYER=FORWARD,BACKWARD (LAYER=LOSS for a loss), check functions of your "
+                       "own naming as that layer, besides the others (repeatable)")
     check.add_argument("--examples", type=int, default=10, metavar="N",
                        help="generated cases per layer (default 10)")
     check.add_argument("--method", choices=METHODS, default="auto",
@@ -194,6 +197,10 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 def _check_reference(
     args: argparse.Namespace, options: dict[str, Any], out: TextIO
 ) -> tuple[int | None, list[Outcome], list[str]]:
+    mapping = next((value for value in args.layer or [] if "=" in value), None)
+    if mapping is not None:
+        return _usage_error(f"--layer {mapping}: name a PATH whose functions these are "
+                            "(without PATH, the reference layers are checked)"), [], []
     try:
         specs = [get_spec(name) for name in args.layer] if args.layer else all_specs()
     except KeyError as exc:
@@ -217,31 +224,33 @@ def _check_reference(
 def _check_paths(
     args: argparse.Namespace, options: dict[str, Any], out: TextIO
 ) -> tuple[int | None, list[Outcome], list[str]]:
-    found: list[tuple[str, Match]] = []
-    unmatched: list[str] = []
     for path in args.paths:
         if os.path.isdir(path):
             return _usage_error(f"{path} is a directory: pass the .py files in it "
                                 f"(gradcheck check {os.path.join(path, '*.py')})"), [], []
         if (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
             return _usage_error(f"no such file: {path}"), [], []
+    try:
+        mappings = [parse_mapping(value) for value in args.layer or [] if "=" in value]
+    except ValueError as exc:
+        return _usage_error(str(exc)), [], []
+    discoveries = {}
     for path in args.paths:
         discovery = discover_isolated(path, args.timeout)
         if isinstance(discovery, str):
-            sys.stderr.write(f"gradcheck: error: {discovery}\n")
-            return 2, [], []
-        wanted = set(args.layer or [])
-        for match in discovery.matches:
-            if not wanted or wanted & {match.spec, match.forward, match.backward}:
-                found.append((path, match))
-        unmatched += [f"{path}: {describe_unmatched(name)}" for name in discovery.unmatched]
+            return _usage_error(discovery), [], []
+        discoveries[path] = discovery
+    mapped = _mapped(discoveries, mappings)
+    if isinstance(mapped, str):
+        return _usage_error(mapped), [], []
+    wanted = {value for value in args.layer or [] if "=" not in value}
+    found = [(path, match) for path, discovery in discoveries.items() for match in discovery.matches
+             if not wanted or wanted & {match.spec, match.forward, match.backward}]
+    found += [item for item in mapped if item not in found]
+    candidates = _unchecked(discoveries, mapped)
+    unmatched = [f"{path}: {describe(c)}" for path, c in candidates]
     if not found:
-        what = f" matching --layer {', '.join(args.layer)}" if args.layer else ""
-        return _usage_error(
-            f"no layers{what} found in {', '.join(args.paths)}; gradcheck recognises "
-            "CS231n names such as affine_forward/affine_backward or softmax_loss "
-            "(see `gradcheck list`)"
-        ), [], []
+        return _usage_error(no_layers_message(args.paths, [c for _, c in candidates], wanted)), [], []
     if not args.quiet:
         out.write(
             f"gradcheck: {_plural(len(found), 'layer')} in {', '.join(args.paths)}, {args.examples} "
@@ -261,3 +270,37 @@ def _check_paths(
         results = list(pool.map(run, found))
     progress.clear()
     return None, results, unmatched
+
+
+def _mapped(discoveries: dict[str, Discovery],
+            mappings: list[tuple[str, str, str | None]]) -> list[tuple[str, Match]] | str:
+    """The layers named by ``--layer LAYER=FORWARD,BACKWARD``, in each file that defines its
+    forward; a message when no file does, or one defines the forward without the backward."""
+    found: list[tuple[str, Match]] = []
+    for layer, forward, backward in mappings:
+        option = f"--layer {layer}={forward}" + (f",{backward}" if backward else "")
+        paths = [path for path, d in discoveries.items() if forward in d.functions]
+        if not paths:
+            names = {name for d in discoveries.values() for name in d.functions}
+            near = closest(forward, names)
+            hint = f" (did you mean {near}?)" if near else ""
+            return f"{option}: no function {forward} in {', '.join(discoveries)}{hint}"
+        for path in paths:
+            functions = discoveries[path].functions
+            if backward is not None and backward not in functions:
+                near = closest(backward, functions)
+                hint = f" (did you mean {near}?)" if near else ""
+                return f"{option}: {path} defines {forward} but no function {backward}{hint}"
+            found.append((path, Match(layer, forward, backward)))
+    return found
+
+
+def _unchecked(discoveries: dict[str, Discovery],
+               mapped: list[tuple[str, Match]]) -> list[tuple[str, Candidate]]:
+    """Functions of each file that look like layers but are checked as none."""
+    found = []
+    for path, discovery in discoveries.items():
+        used = discovery.matched | {name for p, m in mapped if p == path for name in (m.forward, m.backward)
+                                    if name}
+        found += [(path, c) for c in layer_like(discovery.functions, exclude=used)]
+    return found

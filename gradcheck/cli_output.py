@@ -47,17 +47,8 @@ def print_results(results: list[Outcome], unmatched: list[str], out: TextIO, *, 
 
 
 def _failure_lines(r: Outcome) -> list[str]:
-    lines = ["", _RULE, f"{r.spec} ({functions(r)}): {r.verdict}"]
-    if r.error:
-        return [*lines, f"  {r.error}"]
-    if r.failing_case:
-        lines.append(f"  smallest failing case: {r.failing_case}")
-    if r.forward == "FAILED":
-        lines.append(f"  forward: {r.forward_message}")
-    if r.report_text:
-        lines += ["", r.report_text]
-    lines += [f"  note: {note}" for note in r.notes]
-    return lines
+    lines = ["", _RULE, f"{r.spec} ({functions(r)}): {r.verdict}", *r.finding_lines()]
+    return lines + ([f"  note: {note}" for note in r.notes] if not r.error else [])
 
 
 def output_lines(r: Outcome, *, full: bool = False) -> list[str]:

@@ -84,6 +84,18 @@ class Outcome:
             entry["case"] = case
         self.warnings.append(entry)
 
+    def finding_lines(self) -> list[str]:
+        """What failed, as text: the error, or the smallest failing case, the forward's
+        verdict and the report of that case."""
+        if self.error:
+            return [f"  {self.error}"]
+        lines = [f"  smallest failing case: {self.failing_case}"] if self.failing_case else []
+        if self.forward == "FAILED":
+            lines.append(f"  forward: {self.forward_message}")
+        if self.report_text:
+            lines += ["", self.report_text]
+        return lines
+
     def warning_lines(self) -> list[str]:
         """Each warning as text: kind, message and case, then why it matters."""
         lines = []

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from gradcheck.cli import main
 from gradcheck.specs import all_specs
 
@@ -206,3 +208,79 @@ def test_show_output_shows_all_of_it_for_every_layer(tmp_path):
     relu = text.split("relu (relu_forward/relu_backward): passed")[1]
     assert "--- output printed by relu_forward/relu_backward over all its cases ---" in relu
     assert "relu says hello" in relu
+
+
+OWN_NAMES = '''
+import numpy as np
+
+def fc_fwd(x, w, b):
+    return x.reshape(len(x), -1) @ w + b, (x, w)
+
+def fc_bwd(dout, cache):
+    x, w = cache
+    return (dout @ w.T).reshape(x.shape), x.reshape(len(x), -1).T @ dout, dout.sum(axis=0)
+
+def softmax_loss_vectorized(x, y):
+    shifted = x - x.max(axis=1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    loss = -np.log(p[np.arange(len(y)), y]).mean()
+    p[np.arange(len(y)), y] -= 1
+    return loss, p / len(y)
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+def relu_backward(dout, x):
+    return dout * (x > 0)
+'''
+
+
+def test_no_layers_found_lists_layer_like_functions_and_how_to_map_them(tmp_path, capsys):
+    target = tmp_path / "mine.py"
+    target.write_text(OWN_NAMES.split("def relu_forward")[0])
+    assert run("check", str(target))[0] == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"gradcheck: error: no layers found in {target}; gradcheck recognises")
+    assert err[1:] == [
+        f"functions in {target} that look like layers:",
+        "  - fc_fwd/fc_bwd: not a CS231n name; nearest known layer: affine (add --layer "
+        "affine=fc_fwd,fc_bwd to check it as one)",
+        "  - softmax_loss_vectorized: not a CS231n name; nearest known layer: softmax_loss (add "
+        "--layer softmax_loss=softmax_loss_vectorized to check it as one)",
+        "check them under their own names with --layer LAYER=FORWARD,BACKWARD:",
+        f"  gradcheck check {target} --layer affine=fc_fwd,fc_bwd --layer softmax_loss=softmax_loss_vectorized",
+    ]
+
+
+def test_layer_option_maps_own_names_besides_the_layers_found(tmp_path, capsys):
+    target = tmp_path / "mine.py"
+    target.write_text(OWN_NAMES)
+    status, text = run("check", str(target), "--examples", "2", "--layer", "affine=fc_fwd,fc_bwd")
+    assert status == 0, text
+    rows = {line.split()[0]: line.split()[1] for line in text.splitlines()[2:5]}
+    assert rows == {"affine": "fc_fwd/fc_bwd", "relu": "relu_forward/relu_backward",
+                    "layer": "functions"}
+    assert ("softmax_loss_vectorized: not a CS231n name; nearest known layer: softmax_loss" in text)
+    assert "fc_fwd/fc_bwd: not a CS231n name" not in text  # checked, so not listed as unchecked
+    # with a name too, --layer restricts the layers found, and still checks the mapped ones
+    status, text = run("check", str(target), "--examples", "2", "--layer", "softmax_loss=softmax_loss_vectorized",
+                       "--layer", "affine")
+    assert status == 0 and "1 passed" in text and "softmax_loss  softmax_loss_vectorized" in text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--layer", "affine=fc_fwd,fc_bwdd"], "--layer affine=fc_fwd,fc_bwdd: {t} defines fc_fwd but no function "
+                                            "fc_bwdd (did you mean fc_bwd?)"),
+    (["--layer", "affine=fcfwd,fc_bwd"], "--layer affine=fcfwd,fc_bwd: no function fcfwd in {t} (did you mean fc_fwd?)"),
+    (["--layer", "afine=fc_fwd,fc_bwd"], "--layer afine=fc_fwd,fc_bwd: no layer named 'afine' (did you mean affine?"),
+])
+def test_layer_mapping_errors_name_the_option(tmp_path, capsys, args, message):
+    target = tmp_path / "mine.py"
+    target.write_text(OWN_NAMES)
+    assert run("check", str(target), *args)[0] == 2
+    assert message.format(t=target) in capsys.readouterr().err
+
+
+def test_layer_mapping_needs_a_path(capsys):
+    assert run("check", "--layer", "affine=fc_fwd,fc_bwd")[0] == 2
+    assert "--layer affine=fc_fwd,fc_bwd: name a PATH whose functions these are" in capsys.readouterr().err
