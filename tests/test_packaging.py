@@ -1,5 +1,5 @@
-"""The sdist ships what its tests need: every top-level folder of this repository the tests
-import from or name."""
+"""Where the suite runs: the sdist ships what its tests need (every top-level folder of this
+repository the tests import from or name), and without torch the torch tests skip cleanly."""
 
 from __future__ import annotations
 
@@ -40,3 +40,22 @@ def test_sdist_ships_every_folder_the_tests_use():
 
 def test_sdist_ships_the_tests_and_what_they_read():
     assert {"tests", "conftest.py", "README.md"} <= set(_sdist_include())
+
+
+def test_without_torch_the_torch_tests_skip_cleanly(pytester):
+    # torch hidden as if it were not installed
+    pytester.makepyfile(hide_torch='''
+        import sys
+
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+        sys.meta_path.insert(0, NoTorch())
+    ''')
+    tests = [str(ROOT / "tests" / "layers" / name) for name in ("test_conv_layers.py", "test_pooling_layers.py")]
+    result = pytester.runpytest_subprocess(*tests, "-p", "hide_torch", "-k", "torch", "-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=3)
+    assert "Failing explicit example" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["SKIPPED [[]*[]] *could not import 'torch'*"])
