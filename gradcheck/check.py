@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gradcheck import numeric as num
+from gradcheck import progress as _progress
 from gradcheck import structure
 from gradcheck.adapters import Problem, layer_problem, loss_problem
 from gradcheck.compare import (
@@ -84,6 +85,7 @@ def check_layer(
     directions: int = 2,
     grouped: bool = True,
     localise: bool = True,
+    progress: bool | None = None,
 ) -> Report:
     """Check ``backward`` against numerical derivatives of ``forward``.
 
@@ -104,7 +106,7 @@ def check_layer(
     mode : {"full", "sample", "directional"}
         Every coordinate; ``samples`` random coordinates per input plus one direction; or
         ``directions`` random directions per input. A mismatch in the cheaper modes is
-        localised by a full check of that input.
+        localised by a full check of that input. See Notes for which to pick.
     seed : int
         Seeds the upstream gradient, the directions and the samples.
     rtol, atol : float, optional
@@ -120,6 +122,10 @@ def check_layer(
     localise : bool
         In ``sample`` and ``directional`` modes, follow a mismatch with a full check of
         that input to locate the wrong entries (the report then lists them).
+    progress : bool, optional
+        Show the progress of a long check on stderr (which gradient, how many entries,
+        time left). ``None`` (default): in a terminal or notebook, for a check that takes
+        more than a few seconds; ``True``: always; ``False``: never.
 
     Returns
     -------
@@ -131,15 +137,27 @@ def check_layer(
     The checked scalar is ``L = sum_j <dout_j, out_j>`` for a random ``dout`` (never all
     ones), so one backward call gives every gradient and the numeric side needs only
     forward evaluations of ``L``, in float64 whatever the layer's dtype.
+
+    Choosing a mode: ``full`` costs one forward evaluation per entry of every input (two
+    with central differences; far fewer where entries can be grouped, as for independent
+    samples), which is instant for the small inputs of a unit test but minutes for a
+    layer of realistic size (a 64x3072 input with 3072x100 weights: about 6,000
+    evaluations of the full layer). ``directional`` gives a verdict from a few forward
+    evaluations whatever the size: pick it for large layers, whole models, or many
+    checks in a loop. ``sample`` checks ``samples`` actual entries per input besides one
+    direction: pick it when you want entry values in the report of a large check that
+    passes. Both localise a failure with a full check of the failing input only (turn
+    that off with ``localise=False`` when even one input is too large).
     """
     _validate_options(method, mode, seed, rtol, atol, samples, directions)
+    _progress.check_progress(progress)
     if not callable(forward) or not callable(backward):
         raise TypeError("forward and backward must be callables")
     rng = checker_rng(seed)
     problem = layer_problem(forward, backward, args, wrt=wrt, rng=rng)
     return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol,
                          samples=samples, directions=directions, rng=rng, grouped=grouped,
-                         localise=localise)
+                         localise=localise, progress=progress)
 
 
 def check_loss(
@@ -153,19 +171,23 @@ def check_loss(
     samples: int = 10,
     directions: int = 2,
     localise: bool = True,
+    progress: bool | None = None,
 ) -> Report:
     """Check ``loss_fn(x, ...) -> (loss, dx)``: ``dx`` against numerical ``d loss / dx``.
 
     Only the first argument is differentiated (``x`` for ``softmax_loss(x, y)``, ``W`` for
-    ``svm_loss_naive(W, X, y, reg)``). Options as in :func:`check_layer`.
+    ``svm_loss_naive(W, X, y, reg)``). Options (and when to pick which ``mode``) as in
+    :func:`check_layer`.
     """
     _validate_options(method, mode, seed, rtol, atol, samples, directions)
+    _progress.check_progress(progress)
     if not callable(loss_fn):
         raise TypeError("loss_fn must be callable")
     rng = checker_rng(seed)
     problem = loss_problem(loss_fn, args)
     return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol,
-                         samples=samples, directions=directions, rng=rng, localise=localise)
+                         samples=samples, directions=directions, rng=rng, localise=localise,
+                         progress=progress)
 
 
 def assert_gradients(*args: Any, strict: bool = False, **kwargs: Any) -> Report:
@@ -198,11 +220,14 @@ def check_problem(
     rng: np.random.Generator | None = None,
     grouped: bool = True,
     localise: bool = True,
+    progress: bool | None = None,
 ) -> Report:
-    """Run the numeric comparison on an already-built problem."""
+    """Run the numeric comparison on an already-built problem (``progress`` as in
+    :func:`check_layer`)."""
     checker = _Checker(problem, method, mode, seed, rtol, atol, samples, directions,
                        rng if rng is not None else checker_rng(seed), grouped, localise)
-    return checker.run()
+    with _progress.reporting(progress, problem.label):
+        return checker.run()
 
 
 def checker_rng(seed: int) -> np.random.Generator:
@@ -480,6 +505,7 @@ class _Checker:
                        grouped: bool = True) -> None:
         p = self.p
         analytic = np.asarray(p.analytic[i], dtype=np.float64).reshape(-1)
+        _progress.begin(f"d{p.names[i]}", len(indices))
 
         def estimate_and_compare(use_groups: bool) -> tuple[Comparison, float]:
             est = self._estimate(i, indices, self.method, grouped=use_groups)

@@ -149,6 +149,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "mode": args.mode,
         "dtype": args.dtype,
         "budget": max(5.0, args.timeout / 4),
+        "progress": False,  # the command shows progress by layer
     }
 
 

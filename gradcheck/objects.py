@@ -27,6 +27,7 @@ from gradcheck.contract import (
     parse_gradients,
     repeatable,
 )
+from gradcheck.progress import check_progress
 from gradcheck.report import Report
 
 __all__ = ["check_model", "check_object"]
@@ -240,23 +241,29 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
 
 
 def check_object(layer: Any, *inputs: np.ndarray, method: str = "auto", mode: str = "full",
-                 seed: int = 0, rtol: float | None = None, atol: float | None = None) -> Report:
+                 seed: int = 0, rtol: float | None = None, atol: float | None = None,
+                 progress: bool | None = None) -> Report:
     """Check a layer object: ``forward(x) -> out``, ``backward(dout) -> dx``, parameters
-    in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs."""
+    in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs. Options (and when to
+    pick which ``mode``) as in :func:`gradcheck.check_layer`."""
     _validate_options(method, mode, seed, rtol, atol, 10, 2)
+    check_progress(progress)
     rng = checker_rng(seed)
     problem = object_problem(layer, inputs, rng)
-    return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol, rng=rng)
+    return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol, rng=rng,
+                         progress=progress)
 
 
 def check_model(model: Any, X: Any, y: Any, *, method: str = "auto", mode: str = "full",
                 seed: int = 0, rtol: float | None = None, atol: float | None = None,
-                samples: int = 10) -> Report:
+                samples: int = 10, progress: bool | None = None) -> Report:
     """Check ``model.loss(X, y) -> (loss, grads)`` against numerical derivatives of the loss
     with respect to every array in ``model.params`` (CS231n TwoLayerNet, FullyConnectedNet,
-    ThreeLayerConvNet). For large models use ``mode="sample"``."""
+    ThreeLayerConvNet). For large models use ``mode="sample"``; options as in
+    :func:`gradcheck.check_layer`."""
     _validate_options(method, mode, seed, rtol, atol, samples, 2)
+    check_progress(progress)
     problem = model_problem(model, X, y)
     return check_problem(problem, method=method, mode=mode, seed=seed, rtol=rtol, atol=atol,
-                         samples=samples)
+                         samples=samples, progress=progress)
 
