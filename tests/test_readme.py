@@ -31,17 +31,23 @@ def _without_times(lines):
     return [re.sub(r"\b\d+\.\d+ ?s\b", "<t>", line).rstrip() for line in lines]
 
 
-def test_skeleton_example_output_matches_the_readme():
+def _example_run(name, status):
+    """(what the README shows after ``$ gradcheck check examples/NAME``, what that prints),
+    as lines without times; the run must end with ``status``."""
     from gradcheck.cli import main
 
     text = README.read_text()
-    shown = re.search(r"\$ gradcheck check examples/layers_skeleton.py\n(.*?)```", text, re.S).group(1)
+    shown = re.search(rf"\$ gradcheck check examples/{name}\n(.*?)```", text, re.S).group(1)
     out = io.StringIO()
     root = README.parent
-    status = main(["check", str(root / "examples" / "layers_skeleton.py")], stdout=out)
-    assert status == 0
+    assert main(["check", str(root / "examples" / name)], stdout=out) == status
     printed = out.getvalue().replace(str(root / "examples") + "/", "examples/")
-    assert _without_times(printed.splitlines()) == _without_times(shown.splitlines())
+    return _without_times(shown.splitlines()), _without_times(printed.splitlines())
+
+
+def test_skeleton_example_output_matches_the_readme():
+    shown, printed = _example_run("layers_skeleton.py", 0)
+    assert printed == shown
 
 
 def _appears_in_order(printed, segments):
@@ -55,17 +61,9 @@ def _appears_in_order(printed, segments):
 
 
 def test_buggy_example_output_matches_the_readme():
-    from gradcheck.cli import main
-
-    text = README.read_text()
-    shown = re.search(r"\$ gradcheck check examples/layers_buggy.py\n(.*?)```", text, re.S).group(1)
-    out = io.StringIO()
-    root = README.parent
-    status = main(["check", str(root / "examples" / "layers_buggy.py")], stdout=out)
-    assert status == 1
-    printed = _without_times(out.getvalue().replace(str(root / "examples") + "/", "examples/").splitlines())
+    shown, printed = _example_run("layers_buggy.py", 1)
     segments, current = [], []
-    for line in _without_times(shown.splitlines()):
+    for line in shown:
         if line == "...":  # the README leaves out what stands here
             segments.append(current)
             current = []
