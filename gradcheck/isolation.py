@@ -107,7 +107,8 @@ def _captured(path: str) -> str:
 
 
 def _child(task_path: str, result_path: str, log_path: str) -> None:
-    log = open(log_path, "w", encoding="utf-8")  # lives as long as the process
+    # line-buffered: what was printed before a crash of the interpreter is in the file
+    log = open(log_path, "w", encoding="utf-8", buffering=1)  # lives as long as the process
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log

@@ -169,9 +169,8 @@ def relu_backward(dout, x):
     return dout * (x > 0)
 
 def softmax_loss(x, y):
-    import os, sys
-    print("about to leave")
-    sys.stdout.flush()
+    import os
+    print("about to leave")  # never flushed: os._exit skips that
     os._exit(3)
 '''
 
