@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck import progress
 from gradcheck.adapters import Problem
 from gradcheck.checker import Checker, checker_rng
 from gradcheck.layer_adapter import layer_problem
@@ -60,6 +61,8 @@ def check_layer(
         ``mode="full"`` (the default) checks every entry and locates every wrong one;
         for large layers (an affine of 64x3072 @ 3072x100 takes tens of seconds in full)
         pick ``mode="sample"`` or ``mode="directional"``, which localise a mismatch.
+        ``progress`` shows a long check's progress on stderr (in a terminal or notebook
+        by default).
 
     Returns
     -------
@@ -119,4 +122,6 @@ def check_problem(problem: Problem, options: CheckOptions | None = None, *,
                   rng: np.random.Generator | None = None) -> Report:
     """Run the numeric comparison on an already-built problem."""
     opts = options if options is not None else CheckOptions()
-    return Checker(problem, opts, rng if rng is not None else checker_rng(opts.seed)).run()
+    checker = Checker(problem, opts, rng if rng is not None else checker_rng(opts.seed))
+    with progress.reporting(opts.progress, problem.label):
+        return checker.run()

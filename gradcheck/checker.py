@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gradcheck import numeric as num
-from gradcheck import structure
+from gradcheck import progress, structure
 from gradcheck.adapters import Problem
 from gradcheck.compare import (
     Comparison,
@@ -236,6 +236,7 @@ class Checker:
                        grouped: bool = True) -> None:
         p = self.p
         analytic = np.asarray(p.analytic[i], dtype=np.float64).reshape(-1)
+        progress.begin(f"d{p.names[i]}", len(indices))
 
         def estimate_and_compare(use_groups: bool) -> tuple[Comparison, float]:
             est = self._estimate(i, indices, self.method, grouped=use_groups)

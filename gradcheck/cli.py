@@ -16,17 +16,18 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from gradcheck.candidate import Outcome, check_candidate
-from gradcheck.discover import Match, describe_unmatched
+from gradcheck.cli_output import Progress, print_results
+from gradcheck.discover import Discovery, Match
 from gradcheck.isolation import check_isolated, discover_isolated
 from gradcheck.options import DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
 from gradcheck.packages import KNOWN_FILES, find_files
-from gradcheck.report import text_table
 from gradcheck.specs import all_specs, get_spec
+from gradcheck.suggest import Candidate, closest, describe, layer_like, no_layers_message, parse_mapping
 
 __all__ = ["console_main", "main"]
 
@@ -47,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="a .py file or module with CS231n-named layers, classifiers or models, "
                        "or an assignment folder / cs231n package (default: the reference layers)")
     check.add_argument("--layer", action="append", default=None, metavar="NAME",
-                       help="check only this layer (spec or function name; repeatable)")
+                       help="check only this layer (a layer or function name); or, as "
+                       "LAYER=FORWARD,BACKWARD (LAYER=LOSS for a loss), check functions of your "
+                       "own naming as that layer, besides the others (repeatable)")
     check.add_argument("--examples", type=int, default=10, metavar="N",
                        help="generated cases per layer (default 10)")
     check.add_argument("--method", choices=METHODS, default="auto",
@@ -73,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="write machine-readable results to OUT (- for standard output; the "
                        "table then goes to standard error)")
     check.add_argument("--quiet", action="store_true", help="print only failures and the summary")
+    check.add_argument("-s", "--show-output", action="store_true",
+                       help="show everything each layer printed, for every layer (by default the "
+                       "last lines of what failing layers printed)")
     check.add_argument("--strict", action="store_true",
                        help="fail layers with warnings too (writes into dout or inputs, a wrong "
                        "backward in a mode the course never differentiates, another year's convention)")
@@ -137,9 +143,10 @@ def _usage_error(message: str) -> int:
 
 
 def _options(args: argparse.Namespace) -> CheckOptions:
+    # progress off: the command shows progress by layer
     return CheckOptions.within(args.timeout, examples=args.examples, seed=args.seed,
                                geometry=args.geometry, method=args.method, mode=args.mode,
-                               dtype=args.dtype)
+                               dtype=args.dtype, progress=False)
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
@@ -159,7 +166,8 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     if status is not None:
         return status
     failed = [r for r in results if not r.passes(args.strict)]
-    _print_results(results, unmatched, args, out)
+    print_results(results, unmatched, out, quiet=args.quiet, strict=args.strict,
+                  show_output=args.show_output)
     warned = sum(1 for r in results if r.passed and r.warnings)
     with_warnings = f" ({warned} with warnings)" if warned else ""
     out.write(
@@ -194,6 +202,10 @@ def _entry(result: Outcome) -> dict[str, Any]:
 def _check_reference(
     args: argparse.Namespace, options: CheckOptions, out: TextIO
 ) -> tuple[int | None, list[Outcome], list[str]]:
+    mapping = next((value for value in args.layer or [] if "=" in value), None)
+    if mapping is not None:
+        return _usage_error(f"--layer {mapping}: name a PATH whose functions these are "
+                            "(without PATH, the reference layers are checked)"), [], []
     try:
         specs = [get_spec(name) for name in args.layer] if args.layer else all_specs()
     except KeyError as exc:
@@ -203,7 +215,7 @@ def _check_reference(
             f"gradcheck: {_plural(len(specs), 'reference layer')}, {args.examples} generated cases each "
             f"({args.dtype}, method {args.method}, mode {args.mode}, seed {args.seed})\n\n"
         )
-    progress = _Progress(len(specs))
+    progress = Progress(len(specs))
     results = []
     for spec in specs:
         progress.start(spec.name)
@@ -213,51 +225,62 @@ def _check_reference(
     return None, results, []
 
 
-def _check_paths(
-    args: argparse.Namespace, options: CheckOptions, out: TextIO
-) -> tuple[int | None, list[Outcome], list[str]]:
-    found: list[tuple[str, Match]] = []
-    unmatched: list[str] = []
-    not_imported: list[Outcome] = []
-    files: list[tuple[str, bool]] = []  # (path, found in a directory)
-    for path in args.paths:
+def _files(paths: list[str]) -> list[tuple[str, bool]] | str:
+    """``(file, found in a directory)`` for every PATH; a usage error message instead when a
+    PATH is neither a file, a module nor a directory with files gradcheck knows."""
+    files: list[tuple[str, bool]] = []
+    for path in paths:
         if os.path.isdir(path):
             inside = find_files(path)
             if not inside:
-                return _usage_error(f"{path} is a directory with no file gradcheck knows in it "
-                                    f"(it looks for {', '.join(KNOWN_FILES)} and classifiers/*.py)"), [], []
+                return (f"{path} is a directory with no file gradcheck knows in it "
+                        f"(it looks for {', '.join(KNOWN_FILES)} and classifiers/*.py)")
             files += [(f, True) for f in inside]
         elif (path.endswith(".py") or os.path.sep in path) and not os.path.isfile(path):
-            return _usage_error(f"no such file: {path}"), [], []
+            return f"no such file: {path}"
         else:
             files.append((path, False))
+    return files
+
+
+def _check_paths(
+    args: argparse.Namespace, options: CheckOptions, out: TextIO
+) -> tuple[int | None, list[Outcome], list[str]]:
+    files = _files(args.paths)
+    if isinstance(files, str):
+        return _usage_error(files), [], []
+    try:
+        mappings = [parse_mapping(value) for value in args.layer or [] if "=" in value]
+    except ValueError as exc:
+        return _usage_error(str(exc)), [], []
+    discoveries = {}
+    not_imported: list[Outcome] = []
     for path, in_directory in files:
         discovery = discover_isolated(path, args.timeout)
         if isinstance(discovery, str) and in_directory:
             not_imported.append(_not_imported(path, discovery))
             continue
         if isinstance(discovery, str):
-            sys.stderr.write(f"gradcheck: error: {discovery}\n")
-            return 2, [], []
-        wanted = set(args.layer or [])
-        for match in discovery.matches:
-            if not wanted or wanted & {match.spec, match.forward, match.backward}:
-                found.append((path, match))
-        unmatched += [f"{path}: {describe_unmatched(name)}" for name in discovery.unmatched]
+            return _usage_error(discovery), [], []
+        discoveries[path] = discovery
+    mapped = _mapped(discoveries, mappings)
+    if isinstance(mapped, str):
+        return _usage_error(mapped), [], []
+    wanted = {value for value in args.layer or [] if "=" not in value}
+    found = [(path, match) for path, discovery in discoveries.items() for match in discovery.matches
+             if not wanted or wanted & {match.spec, match.forward, match.backward}]
+    found += [item for item in mapped if item not in found]
+    candidates = _unchecked(discoveries, mapped)
+    unmatched = [f"{path}: {describe(c)}" for path, c in candidates]
     if not found and not not_imported:
-        what = f" matching --layer {', '.join(args.layer)}" if args.layer else ""
-        return _usage_error(
-            f"no layers{what} found in {', '.join(args.paths)}; gradcheck recognises "
-            "CS231n names such as affine_forward/affine_backward or softmax_loss "
-            "(see `gradcheck list`)"
-        ), [], []
+        return _usage_error(no_layers_message(args.paths, [c for _, c in candidates], wanted)), [], []
     if not args.quiet:
         out.write(
             f"gradcheck: {_plural(len(found), 'layer')} in {', '.join(args.paths)}, {args.examples} "
             f"generated cases each (method {args.method}, mode {args.mode}, geometry "
             f"{args.geometry}, seed {args.seed}, timeout {args.timeout:g} s)\n\n"
         )
-    progress = _Progress(len(found))
+    progress = Progress(len(found))
 
     def run(item: tuple[str, Match]) -> Outcome:
         path, match = item
@@ -281,108 +304,35 @@ def _not_imported(path: str, reason: str) -> Outcome:
     return outcome
 
 
-def _print_results(results: list[Outcome], unmatched: list[str], args: argparse.Namespace,
-                   out: TextIO) -> None:
-    if not args.quiet:
-        out.write(_table(results, args.strict) + "\n")
-    for r in results:
-        if r.passed:
-            continue
-        out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): {r.verdict}\n")
-        if r.error:
-            out.write(f"  {r.error}\n")
-            continue
-        if r.failing_case:
-            out.write(f"  smallest failing case: {r.failing_case}\n")
-        if r.forward == "FAILED":
-            out.write(f"  forward: {r.forward_message}\n")
-        text = r.report_text
-        if text:
-            out.write("\n" + text + "\n")
-        for note in r.notes:
-            out.write(f"  note: {note}\n")
-    for r in results:
-        if r.passed and r.warnings:
-            failing = " (fails under --strict)" if args.strict else ""
-            out.write(f"\n{'=' * 78}\n{r.spec} ({_functions(r)}): passed with warnings{failing}\n")
-            out.writelines(line + "\n" for line in r.warning_lines())
-    if not args.quiet:
-        notes = [(r, n) for r in results if r.passed for n in r.notes]
-        for r, note in notes:
-            out.write(f"\nnote on {r.spec}: {note}\n")
-    if unmatched:
-        out.write("\nNot checked (no matching layer):\n")
-        out.writelines(f"  - {line}\n" for line in unmatched)
+def _mapped(discoveries: dict[str, Discovery],
+            mappings: list[tuple[str, str, str | None]]) -> list[tuple[str, Match]] | str:
+    """The layers named by ``--layer LAYER=FORWARD,BACKWARD``, in each file that defines its
+    forward; a message when no file does, or one defines the forward without the backward."""
+    found: list[tuple[str, Match]] = []
+    for layer, forward, backward in mappings:
+        option = f"--layer {layer}={forward}" + (f",{backward}" if backward else "")
+        paths = [path for path, d in discoveries.items() if forward in d.functions]
+        if not paths:
+            names = {name for d in discoveries.values() for name in d.functions}
+            near = closest(forward, names)
+            hint = f" (did you mean {near}?)" if near else ""
+            return f"{option}: no function {forward} in {', '.join(discoveries)}{hint}"
+        for path in paths:
+            functions = discoveries[path].functions
+            if backward is not None and backward not in functions:
+                near = closest(backward, functions)
+                hint = f" (did you mean {near}?)" if near else ""
+                return f"{option}: {path} defines {forward} but no function {backward}{hint}"
+            found.append((path, Match(layer, forward, backward)))
+    return found
 
 
-def _functions(r: Outcome) -> str:
-    forward, backward = r.functions
-    return forward if backward is None else f"{forward}/{backward}"
-
-
-def _table(results: list[Outcome], strict: bool = False) -> str:
-    files = _file_labels(results)
-    rows = [(["file"] if files else []) + ["layer", "functions", "cases", "forward", "gradients",
-                                           "time", "verdict"]]
-    for r in results:
-        grads = "  ".join(f"d{k}:{v}" for k, v in r.gradients.items())
-        if r.contract:
-            grads += "  contract:" + ",".join(r.contract)
-        if r.warnings:
-            grads += "  warning:" + ",".join(w["kind"] for w in r.warnings)
-        cases = str(r.n_cases) + (f"+{r.n_skipped} skipped" if r.n_skipped else "")
-        verdict: str = str(r.verdict)
-        if verdict == "warning" and strict:
-            verdict = "FAILED (strict)"
-        elif verdict == "warning":
-            verdict = "passed*"
-        rows.append(([files[r.file]] if files else [])
-                    + [r.spec, _functions(r), cases, r.forward, grads, f"{r.seconds:.1f}s", verdict])
-    return "\n".join(text_table(rows))
-
-
-def _file_labels(results: list[Outcome]) -> dict[str, str]:
-    """Each result's file, shortened to what tells them apart; empty for a single file."""
-    paths = sorted({r.file for r in results})
-    if len(paths) < 2:
-        return {}
-    common = os.path.commonpath([os.path.abspath(p) for p in paths])
-    return {p: os.path.relpath(os.path.abspath(p), common) for p in paths}
-
-
-class _Progress:
-    """Progress on stderr: ``checking conv (3/12 done)`` on a terminal; elsewhere (a log, a
-    CI job) one line per finished layer, so that a slow layer is no silence."""
-
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.total = total
-        self.finished = 0
-        self.running: list[str] = []
-        self._write: Callable[[str], Any] = self.stream.write
-
-    def start(self, name: str) -> None:
-        self.running.append(name)
-        self._show()
-
-    def done(self, name: str, outcome: Outcome | None = None) -> None:
-        self.finished += 1
-        if name in self.running:
-            self.running.remove(name)
-        if not self.enabled and outcome is not None:
-            self._write(f"gradcheck: {name}: {outcome.verdict} ({self.finished}/{self.total} done, "
-                        f"{outcome.seconds:.1f} s)\n")
-            self.stream.flush()
-        self._show()
-
-    def _show(self) -> None:
-        if self.enabled:
-            running = f"checking {', '.join(self.running)} " if self.running else ""
-            self._write(f"\r\033[K{running}({self.finished}/{self.total} done)")
-            self.stream.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            self._write("\r\033[K")
-            self.stream.flush()
+def _unchecked(discoveries: dict[str, Discovery],
+               mapped: list[tuple[str, Match]]) -> list[tuple[str, Candidate]]:
+    """Functions of each file that look like layers but are checked as none."""
+    found = []
+    for path, discovery in discoveries.items():
+        used = discovery.matched | {name for p, m in mapped if p == path for name in (m.forward, m.backward)
+                                    if name}
+        found += [(path, c) for c in layer_like(discovery.functions, exclude=used)]
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -17,8 +18,6 @@ from gradcheck.specs import all_specs
 from gradcheck.specs.classifiers import CLASSIFIERS
 
 __all__ = ["Discovery", "Match", "TargetError", "discover", "load_target"]
-
-_LAYERISH = ("_forward", "_backward", "loss")
 
 
 class TargetError(Exception):
@@ -49,22 +48,28 @@ class Match:
 
 @dataclass
 class Discovery:
-    """What a target file holds: matched layers, and layer-like functions left unmatched."""
+    """What a target file holds: layers matched by their CS231n names, and the names of all
+    its own public functions (to map or suggest others by, see :mod:`gradcheck.suggest`)."""
 
     target: str
     matches: list[Match] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> set[str]:
+        """The names of the functions some match uses."""
+        return {name for m in self.matches for name in (m.forward, m.backward) if name}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "matches": [[m.spec, m.forward, m.backward, m.kind, m.config] for m in self.matches],
-            "unmatched": list(self.unmatched),
+            "functions": list(self.functions),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Discovery:
-        return cls(data["target"], [Match(*m) for m in data["matches"]], list(data["unmatched"]))
+        return cls(data["target"], [Match(*m) for m in data["matches"]], list(data["functions"]))
 
 
 def _package_root(path: str) -> tuple[str, str]:
@@ -137,25 +142,31 @@ def _own_functions(module: ModuleType) -> dict[str, Any]:
 def discover(module: ModuleType, target: str | None = None) -> Discovery:
     """Match the module's own functions to specs by their CS231n names."""
     functions = _own_functions(module)
-    found = Discovery(target or module.__name__)
-    used: set[str] = set()
+    found = Discovery(target or module.__name__, functions=sorted(functions))
     for spec in all_specs():
         backwards: set[str | None] = set()
         for forward, backward in spec.names:
             if backward is not None and backward in backwards:
                 continue  # an earlier pair of this spec already has this backward
             if forward in functions and (backward is None or backward in functions):
+                if spec.family == "classifiers" and not _takes(functions[forward], 4):
+                    continue  # a loss of its own under a classifier's name: see suggest
                 backwards.add(backward)
                 found.matches.append(Match(spec.name, forward, backward))
-                used.add(forward)
-                if backward is not None:
-                    used.add(backward)
     found.matches += agreements(found.matches)
     found.matches += find_models(module)
-    for name in sorted(functions):
-        if name not in used and any(key in name for key in _LAYERISH):
-            found.unmatched.append(name)
     return found
+
+
+def _takes(fn: Any, count: int) -> bool:
+    """Whether ``fn`` can be called with ``count`` positional arguments."""
+    try:
+        inspect.signature(fn).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): assume it can
+        return True
+    return True
 
 
 def agreements(matches: list[Match]) -> list[Match]:
@@ -163,14 +174,3 @@ def agreements(matches: list[Match]) -> list[Match]:
     names = {m.forward for m in matches if m.kind == "layer"}
     return [Match(f"{naive} vs {vectorized}", naive, vectorized, kind="agreement")
             for naive, vectorized in CLASSIFIERS.values() if naive in names and vectorized in names]
-
-
-def describe_unmatched(name: str) -> str:
-    """Why ``name`` was not matched: a missing partner, or an unknown name."""
-    for spec in all_specs():
-        for forward, backward in spec.names:
-            if name == forward and backward:
-                return f"{name}: no {backward} next to it"
-            if name == backward:
-                return f"{name}: no {forward} next to it"
-    return f"{name}: not a layer gradcheck knows (see `gradcheck list`)"

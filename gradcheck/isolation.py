@@ -5,7 +5,7 @@ loop forever, call ``sys.exit`` or ``os._exit``, or crash the interpreter. Each 
 in its own process, forked from a ``multiprocessing`` fork server that has gradcheck,
 numpy and hypothesis imported already (so a task starts in milliseconds, not a second),
 and is killed when its time is up. What comes back is either the task's JSON result or
-a reason the process produced none.
+a reason the process produced none, each with what the checked code printed.
 """
 
 from __future__ import annotations
@@ -35,8 +35,21 @@ _context: Any = None
 _lock = threading.RLock()
 
 
+_OUTPUT_LIMIT = 100_000  # characters of printed output kept (the last ones)
+
+
 class WorkerFailure(Exception):
-    """The worker produced no result; the message says why, in the user's terms."""
+    """The worker produced no result; the message says why, in the user's terms.
+
+    ``reason`` is the why alone; ``output`` what the process printed (the message ends
+    with its last lines when the process crashed).
+    """
+
+    def __init__(self, reason: str, output: str = "", *, with_tail: bool = False) -> None:
+        tail = _tail(output) if with_tail else ""
+        super().__init__(reason + (f"; last output:\n{tail}" if tail else ""))
+        self.reason = reason
+        self.output = output
 
 
 def _get_context() -> Any:
@@ -75,18 +88,28 @@ def _without_main_fixup() -> Iterator[None]:
         mp_spawn.get_preparation_data = original
 
 
-def _tail(path: str, lines: int = 12) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return ""
+def _tail(text: str, lines: int = 12) -> str:
     kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
     return "\n".join(kept)
 
 
+def _captured(path: str) -> str:
+    """What the process printed (stdout and stderr), its last ``_OUTPUT_LIMIT`` characters."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - _OUTPUT_LIMIT))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    if size > _OUTPUT_LIMIT:
+        text = f"[... {size - _OUTPUT_LIMIT} earlier bytes of output not kept ...]\n" + text
+    return text
+
+
 def _child(task_path: str, result_path: str, log_path: str) -> None:
-    log = open(log_path, "w", encoding="utf-8")  # lives as long as the process
+    # line-buffered: what was printed before a crash of the interpreter is in the file
+    log = open(log_path, "w", encoding="utf-8", buffering=1)  # lives as long as the process
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
@@ -100,8 +123,9 @@ def _child(task_path: str, result_path: str, log_path: str) -> None:
 def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--timeout") -> dict[str, Any]:
     """Run ``task`` in a fresh process; raise :class:`WorkerFailure` when it gives no result.
 
-    ``timeout_option`` is how the caller's face names the limit (``--gradcheck-timeout``
-    in pytest), for the message of a task that runs out of time.
+    The result's ``"output"`` is what the checked code printed. ``timeout_option`` is how
+    the caller's face names the limit (``--gradcheck-timeout`` in pytest), for the message
+    of a task that runs out of time.
     """
     ctx = _get_context()
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as tmp:
@@ -118,11 +142,13 @@ def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--
             _kill(proc)
             raise WorkerFailure(
                 f"timed out after {timeout:g} s: an endless loop, or a layer too slow for "
-                f"its generated cases (raise the limit with {timeout_option})"
+                f"its generated cases (raise the limit with {timeout_option})", _captured(log_path)
             )
+        output = _captured(log_path)
         if os.path.exists(result_path) and os.path.getsize(result_path):
             with open(result_path, encoding="utf-8") as fh:
                 result: dict[str, Any] = json.load(fh)
+            result["output"] = output
             return result
         code = proc.exitcode if proc.exitcode is not None else -1
         if code < 0:
@@ -131,8 +157,7 @@ def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--
             reason = f"crashed the Python interpreter ({name})"
         else:
             reason = f"ended the Python process with exit status {code} (os._exit, or a crash)"
-        detail = _tail(log_path)
-        raise WorkerFailure(reason + (f"; last output:\n{detail}" if detail else ""))
+        raise WorkerFailure(reason, output, with_tail=True)
 
 
 def _kill(proc: Any) -> None:
@@ -168,10 +193,13 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
         wrt = get_spec(match.spec).wrt if match.kind == "layer" else ()
         outcome.gradients = {name: "-" for name in wrt}
         outcome.forward = "-"
-        outcome.error = str(exc)
+        outcome.error = exc.reason  # what it printed last is shown as its output
+        outcome.output = exc.output
         outcome.seconds = time.perf_counter() - started
         return outcome
     if "import_error" in result:
         outcome.error = str(result["import_error"])
         return outcome
-    return Outcome.from_dict(result["outcome"])
+    outcome = Outcome.from_dict(result["outcome"])
+    outcome.output = result["output"]
+    return outcome

@@ -32,6 +32,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from gradcheck.progress import advance
+
 __all__ = [
     "COMPLEX_STEP",
     "EPS",
@@ -124,6 +126,7 @@ def coordinate_derivatives(
             flat[k] = old + 1j * COMPLEX_STEP
             values[j] = np.imag(f(work)) / COMPLEX_STEP
             flat[k] = old
+            advance()
         return Estimate(values, errors)
 
     work = [b.copy() for b in base]
@@ -139,6 +142,7 @@ def coordinate_derivatives(
             fm = _real(f(work))
             flat[k] = old
             values[j] = (fp - fm) / (2 * h[j])
+            advance()
         errors[:] = noise / h
         return Estimate(values, errors)
     if method == "richardson":
@@ -155,6 +159,7 @@ def coordinate_derivatives(
             flat[k] = old
             values[j] = (4 * d[1] - d[0]) / 3
             errors[j] = abs(d[1] - d[0]) / 3 + 3 * noise / h[j]
+            advance()
         return Estimate(values, errors)
     if method == "forward":
         f0 = _real(f(work))
@@ -164,6 +169,7 @@ def coordinate_derivatives(
             flat[k] = old + h[j]
             values[j] = (_real(f(work)) - f0) / h[j]
             flat[k] = old
+            advance()
         errors[:] = 2 * noise / h
         return Estimate(values, errors)
     raise ValueError(f"method={method!r} is not one of complex, central, richardson, forward")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.numeric import METHODS
+from gradcheck.progress import check_progress
 
 __all__ = ["GEOMETRIES", "METHODS", "MODES", "CheckOptions"]
 
@@ -70,6 +71,13 @@ class CheckOptions:
         Seconds spent shrinking a failing case to the smallest one.
     dtype : {"float64", "float32"}
         dtype of the generated inputs.
+
+    Display:
+
+    progress : bool or None
+        Show the progress of a long check on stderr (which gradient, how many entries,
+        time left). ``None``: in a terminal or notebook, for a check that takes more than a
+        few seconds; ``True``: always; ``False``: never.
     """
 
     method: str = "auto"
@@ -85,6 +93,7 @@ class CheckOptions:
     geometry: str = "auto"
     budget: float = 20.0
     dtype: str = "float64"
+    progress: bool | None = None
 
     def __post_init__(self) -> None:
         for name, choices in (("method", METHODS), ("mode", MODES), ("geometry", GEOMETRIES)):
@@ -115,6 +124,7 @@ class CheckOptions:
         if dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
         object.__setattr__(self, "dtype", dtype)
+        check_progress(self.progress)
         if isinstance(self.budget, bool) or not isinstance(self.budget, (int, float)) or not self.budget > 0:
             raise ValueError(f"budget={self.budget!r} must be a positive number of seconds")
 

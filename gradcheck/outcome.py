@@ -2,7 +2,8 @@
 
 An :class:`Outcome` travels from the worker process to the command line (as JSON), so it
 holds plain data: verdicts per gradient, contract breaches, warnings, the smallest failing
-case and the text of its report.
+case and the text of its report. In its JSON, gradients are named as the text names them
+(``"dx"``); in Python, after the argument (``"x"``).
 
 Three verdicts: ``passed``, ``warning`` (passed, with a hazard that leaves every result
 right: a write into ``dout`` or an input, a wrong backward in a mode the course never
@@ -22,6 +23,11 @@ from gradcheck.report import Report, warning_dict
 __all__ = ["Outcome"]
 
 _SHORT = {"gradient_shape": "shape", "gradient_type": "type", "gradient_nonfinite": "NaN"}
+
+
+def _argument(gradient: str) -> str:
+    """``"x"`` for the gradient ``"dx"`` (JSON names gradients as the text does)."""
+    return gradient[1:]
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Outcome:
     error: str = ""
     seconds: float = 0.0
     file: str = ""  # the file it was found in, when the command line checks files
+    output: str = ""  # what the checked code printed
 
     @property
     def passed(self) -> bool:
@@ -80,6 +87,18 @@ class Outcome:
             entry["case"] = case
         self.warnings.append(entry)
 
+    def finding_lines(self) -> list[str]:
+        """What failed, as text: the error, or the smallest failing case, the forward's
+        verdict and the report of that case."""
+        if self.error:
+            return [f"  {self.error}"]
+        lines = [f"  smallest failing case: {self.failing_case}"] if self.failing_case else []
+        if self.forward == "FAILED":
+            lines.append(f"  forward: {self.forward_message}")
+        if self.report_text:
+            lines += ["", self.report_text]
+        return lines
+
     def warning_lines(self) -> list[str]:
         """Each warning as text: kind, message and case, then why it matters."""
         lines = []
@@ -110,7 +129,7 @@ class Outcome:
         outcome.n_evaluations = data["forward_evaluations"]
         outcome.forward = data["forward"]
         outcome.forward_message = data["forward_message"]
-        outcome.gradients = data["gradients"]
+        outcome.gradients = {_argument(key): v for key, v in data["gradients"].items()}
         outcome.contract = data["contract_violations"]
         outcome.failing_case = data["failing_case"]
         outcome.notes = data["notes"]
@@ -119,6 +138,7 @@ class Outcome:
         outcome.seconds = data["seconds"]
         outcome.report_text = data["report_text"] or ""
         outcome.report_dict = data["report"]
+        outcome.output = data.get("output", "")
         return outcome
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +154,7 @@ class Outcome:
             "forward_evaluations": self.n_evaluations,
             "forward": self.forward,
             "forward_message": self.forward_message,
-            "gradients": dict(self.gradients),
+            "gradients": {f"d{name}": v for name, v in self.gradients.items()},
             "contract_violations": list(self.contract),
             "warnings": [dict(w) for w in self.warnings],
             "failing_case": self.failing_case,
@@ -143,4 +163,5 @@ class Outcome:
             "notes": list(self.notes),
             "error": self.error,
             "seconds": round(self.seconds, 3),
+            "output": self.output,
         }

@@ -1,13 +1,15 @@
 """pytest plugin: ``--gradcheck-*`` options, the ``gradcheck`` fixture, target collection.
 
-``pytest --gradcheck-target layers.py`` adds one test item per layer found in the file;
-each item runs the same isolated check as ``gradcheck check layers.py``. The work lives in
+``pytest --gradcheck-target layers.py`` collects the file as a :class:`GradcheckTarget`
+(never imported into the pytest process) with one item per layer found in it; each item
+runs the same isolated check as ``gradcheck check layers.py``. The work lives in
 plain modules (:mod:`gradcheck.candidate`, :mod:`gradcheck.isolation`); this module only
 declares options, the fixture and the items.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,8 @@ class GradcheckItem(pytest.Item):
         outcome = check_isolated(self.target, self.match, options,
                                  float(self.config.getoption("gradcheck_timeout")),
                                  timeout_option="--gradcheck-timeout")
+        if outcome.output.strip():  # shown as pytest shows a test's captured output
+            self.add_report_section("call", "output", outcome.output)
         try:
             warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")),
                           path=self.target)
@@ -131,10 +135,33 @@ class GradcheckTarget(pytest.File):
         ]
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
-    for target in config.getoption("gradcheck_target"):
-        path = Path(target).resolve()
-        if not path.exists():
+def _targets(config: pytest.Config) -> list[Path]:
+    return [Path(target).resolve() for target in config.getoption("gradcheck_target")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    for target, path in zip(session.config.getoption("gradcheck_target"), _targets(session.config)):
+        if not path.is_file():
             raise pytest.UsageError(f"--gradcheck-target {target}: no such file")
-        items.extend(GradcheckTarget.from_parent(session, path=path).collect())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """The session collects each target beside the test paths, so that its items are
+    collected as any test is (counted, selected with -k, listed by --collect-only)."""
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        report.result.extend(GradcheckTarget.from_parent(collector, path=path)
+                             for path in dict.fromkeys(_targets(collector.config)))
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Generator[None, Any, Any]:
+    """A target among the test files (``test_layers.py``) is no test module: its code runs in
+    workers only, and the session collects it as a target."""
+    collectors = yield
+    if file_path.resolve() not in _targets(parent.config):
+        return collectors
+    return [c for c in collectors or [] if not isinstance(c, pytest.Module)]

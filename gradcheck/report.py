@@ -2,19 +2,27 @@
 
 ``str(report)`` is the product: a header with the method and cost, a table of gradients,
 then for each failure the tolerances used, the mismatch count, the worst entries with
-analytic, numeric and difference, and the most likely cause.
+analytic, numeric and difference, and the most likely cause. In a notebook the same, as
+HTML (:mod:`gradcheck.report_html`); each gradient's results and their wording live in
+:mod:`gradcheck.results`.
 """
 
 from __future__ import annotations
 
-import html
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.contract import Violation
-from gradcheck.kinds import Status, Verdict
+from gradcheck.kinds import Verdict
+from gradcheck.report_html import render_html
+from gradcheck.results import (
+    MISMATCH_HEADER,
+    TABLE_HEADER,
+    DirectionalCheck,
+    GradientResult,
+    Mismatch,
+)
 
 __all__ = [
     "DirectionalCheck",
@@ -35,109 +43,6 @@ METHOD_NAMES = {
     "forward": "forward differences",
     "none": "none",
 }
-
-
-def _num(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def _g(value: float, digits: int = 4) -> str:
-    return f"{value + 0.0:.{digits}g}"
-
-
-@dataclass
-class Mismatch:
-    """One entry where analytic and numeric disagree beyond tolerance."""
-
-    index: tuple[int, ...]
-    analytic: float
-    numeric: float
-    difference: float
-    tolerance: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": list(self.index),
-            "analytic": _num(self.analytic),
-            "numeric": _num(self.numeric),
-            "difference": _num(self.difference),
-            "tolerance": _num(self.tolerance),
-        }
-
-
-@dataclass
-class DirectionalCheck:
-    """``<analytic, v>`` against the numeric derivative along one random direction ``v``."""
-
-    analytic: float
-    numeric: float
-    difference: float
-    tolerance: float
-    passed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "analytic": _num(self.analytic),
-            "numeric": _num(self.numeric),
-            "difference": _num(self.difference),
-            "tolerance": _num(self.tolerance),
-            "passed": self.passed,
-        }
-
-
-@dataclass
-class GradientResult:
-    """The verdict on one gradient ``d<name>``.
-
-    ``status`` is ``"passed"``, ``"failed"`` or ``"not compared"`` (when a contract breach,
-    such as a wrong shape, made a comparison impossible; ``reason`` says which).
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    status: Status = Status.PASSED
-    n_checked: int = 0
-    n_mismatched: int = 0
-    max_abs_error: float = 0.0
-    max_rel_error: float = 0.0
-    worst_index: tuple[int, ...] | None = None
-    rtol: float = 0.0
-    atol: float = 0.0
-    scale: float = 0.0
-    mismatches: list[Mismatch] = field(default_factory=list)
-    kinks: list[tuple[int, ...]] = field(default_factory=list)
-    directional: list[DirectionalCheck] = field(default_factory=list)
-    diagnosis: str | None = None
-    reason: str = ""
-    checked: str = ""
-    escalated: bool = False
-
-    @property
-    def passed(self) -> bool:
-        return self.status == Status.PASSED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "shape": list(self.shape),
-            "status": self.status,
-            "passed": self.passed,
-            "n_checked": self.n_checked,
-            "n_mismatched": self.n_mismatched,
-            "max_abs_error": _num(self.max_abs_error),
-            "max_rel_error": _num(self.max_rel_error),
-            "worst_index": list(self.worst_index) if self.worst_index is not None else None,
-            "rtol": _num(self.rtol),
-            "atol": _num(self.atol),
-            "scale": _num(self.scale),
-            "mismatches": [m.to_dict() for m in self.mismatches],
-            "kinks": [list(k) for k in self.kinks],
-            "directional": [d.to_dict() for d in self.directional],
-            "diagnosis": self.diagnosis,
-            "reason": self.reason,
-            "checked": self.checked,
-            "escalated": self.escalated,
-        }
 
 
 @dataclass
@@ -187,7 +92,9 @@ class Report:
 
     # -- renderings ---------------------------------------------------------------------
 
-    def _method_text(self) -> str:
+    @property
+    def method_text(self) -> str:
+        """The numeric method, in words, with why it was chosen when that needs saying."""
         text = METHOD_NAMES.get(self.method, self.method)
         return f"{text} ({self.method_note})" if self.method_note else text
 
@@ -195,7 +102,7 @@ class Report:
         verdict = {"warning": "passed with warnings"}.get(self.verdict, self.verdict)
         lines = [
             f"gradcheck {self.label}: {verdict}",
-            f"  method: {self._method_text()}",
+            f"  method: {self.method_text}",
             f"  mode: {self.mode}, seed {self.seed}, {self.n_evaluations} forward evaluations",
         ]
         if self.gradients:
@@ -214,9 +121,7 @@ class Report:
             if g.status == "failed":
                 lines += ["", *_failure_lines(g)]
             elif g.kinks:
-                lines += ["", f"d{g.name}: {len(g.kinks)} entries sit on a kink (one-sided "
-                          f"slopes differ; the analytic value lies between them), e.g. "
-                          f"index {g.kinks[0]}; not counted as failures."]
+                lines += ["", g.kink_text()]
         if self.notes:
             lines += ["", "Notes:"] + [f"  - {n}" for n in self.notes]
         return "\n".join(lines)
@@ -236,7 +141,7 @@ class Report:
             "mode": self.mode,
             "seed": self.seed,
             "n_evaluations": self.n_evaluations,
-            "gradients": {name: g.to_dict() for name, g in self.gradients.items()},
+            "gradients": {f"d{name}": g.to_dict() for name, g in self.gradients.items()},
             "verdict": self.verdict,
             "violations": [
                 {"kind": v.kind, "message": v.message, "argument": v.argument}
@@ -248,37 +153,8 @@ class Report:
         }
 
     def _repr_html_(self) -> str:
-        verdict = self.verdict
-        colour = {"passed": "#1a7f37", "warning": "#9a6700"}.get(verdict, "#cf222e")
-        rows = []
-        for g in self.gradients.values():
-            cell = "ok" if g.passed else g.status
-            rows.append(
-                "<tr>"
-                f"<td><code>d{html.escape(g.name)}</code></td><td>{g.shape}</td>"
-                f"<td>{html.escape(cell)}</td><td>{g.n_mismatched} / {g.n_checked}</td>"
-                f"<td>{_g(g.max_abs_error)}</td><td>{_g(g.max_rel_error)}</td>"
-                f"<td>{html.escape(g.diagnosis or g.reason or '')}</td></tr>"
-            )
-        parts = [
-            f"<div><b>gradcheck {html.escape(self.label)}: "
-            f"<span style='color:{colour}'>{verdict}</span></b><br>",
-            f"<small>{html.escape(self._method_text())}; mode {html.escape(self.mode)}; "
-            f"seed {self.seed}; {self.n_evaluations} forward evaluations</small>",
-            "<table><tr><th>gradient</th><th>shape</th><th>verdict</th><th>mismatched</th>"
-            "<th>max abs error</th><th>max rel error</th><th>most likely cause</th></tr>",
-            *rows,
-            "</table>",
-        ]
-        if self.failures:
-            parts.append("<ul>" + "".join(
-                f"<li>{html.escape(v.message)}</li>" for v in self.failures) + "</ul>")
-        if self.warnings:
-            parts.append("<b>Warnings</b> (every result is right):<ul>" + "".join(
-                f"<li>{html.escape(v.message)} <i>Why it matters: {html.escape(v.why)}.</i></li>"
-                for v in self.warnings) + "</ul>")
-        parts.append("</div>")
-        return "".join(parts)
+        """The report in a notebook: everything ``str(report)`` says, as HTML."""
+        return render_html(self)
 
 
 def warning_dict(v: Violation) -> dict[str, Any]:
@@ -303,51 +179,17 @@ def text_table(rows: list[list[str]], indent: str = "") -> list[str]:
 
 
 def _table(gradients: Any) -> list[str]:
-    header = ["gradient", "shape", "verdict", "checked", "mismatched", "max abs err", "max rel err"]
-    rows = [header]
-    for g in gradients:
-        verdict = Status(g.status).cell
-        compared = g.status != Status.NOT_COMPARED
-        rows.append([
-            f"d{g.name}",
-            str(g.shape),
-            verdict,
-            g.checked if compared else "-",
-            str(g.n_mismatched) if compared else "-",
-            f"{g.max_abs_error:.2e}" if compared else "-",
-            f"{g.max_rel_error:.2e}" if compared else "-",
-        ])
-    return text_table(rows, "  ")
+    return text_table([TABLE_HEADER] + [g.table_row() for g in gradients], "  ")
 
 
 def _failure_lines(g: GradientResult) -> list[str]:
-    lines = []
-    if g.n_checked and not (g.directional and not g.mismatches):
-        pct = 100.0 * g.n_mismatched / g.n_checked
-        lines.append(
-            f"d{g.name}: Mismatched elements: {g.n_mismatched} / {g.n_checked} ({pct:.3g}%)"
-        )
-    else:
-        lines.append(f"d{g.name}: mismatch along random directions")
-    lines.append(
-        "  tolerance: |analytic - numeric| <= atol + rtol * (|numeric| + scale) + error bar, "
-        f"with rtol={_g(g.rtol, 3)}, atol={_g(g.atol, 3)}, scale={_g(g.scale, 4)}"
-    )
-    lines.append(f"  Max absolute difference: {_g(g.max_abs_error, 6)}")
-    lines.append(f"  Max relative difference: {_g(g.max_rel_error, 6)}")
+    lines = [g.headline(), f"  {g.tolerance_text()}", *[f"  {t}" for t in g.difference_texts()]]
     if g.mismatches:
-        rows = [["index", "analytic", "numeric", "difference"]]
-        for m in g.mismatches:
-            rows.append([str(m.index), _g(m.analytic, 8), _g(m.numeric, 8), _g(m.difference, 3)])
+        rows = [MISMATCH_HEADER, *g.mismatch_rows()]
         lines += text_table(rows, "    ")
         if g.n_mismatched > len(g.mismatches):
             lines.append(f"    ... and {g.n_mismatched - len(g.mismatches)} more")
-    failing = [d for d in g.directional if not d.passed]
-    for d in failing[:3]:
-        lines.append(
-            f"  along a random direction: analytic {_g(d.analytic, 8)}, numeric "
-            f"{_g(d.numeric, 8)}, difference {_g(d.difference, 3)} (tolerance {_g(d.tolerance, 3)})"
-        )
+    lines += [f"  {t}" for t in g.direction_texts()]
     if g.diagnosis:
         lines.append(f"  Most likely cause: {g.diagnosis}")
     return lines

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gradcheck.numeric import COMPLEX_STEP, Estimate
+from gradcheck.progress import advance
 
 __all__ = ["Structure", "StructureViolation", "detect", "estimate"]
 
@@ -322,6 +323,7 @@ def estimate(
             total = total + _box_sums(structure, j, dout * change)
         index = np.nonzero(mask)
         values[index] = total[tuple(index[a] for a in structured)]
+        advance(len(index[0]))
     if step is None:
         return Estimate(values.reshape(-1), np.zeros(values.size))
     return Estimate((values / step).reshape(-1), (noise / step).reshape(-1))

@@ -34,15 +34,7 @@ class LayerMismatch(AssertionError):
 def describe_outcome(outcome: Outcome) -> str:
     """An outcome as text: the smallest failing case, the forward verdict, the report, warnings."""
     verdict = {"warning": "passed with warnings"}.get(outcome.verdict, outcome.verdict)
-    lines = [f"{outcome.spec} ({outcome.functions[0]}): {verdict}"]
-    if outcome.error:
-        lines.append(f"  {outcome.error}")
-    if outcome.failing_case:
-        lines.append(f"  smallest failing case: {outcome.failing_case}")
-    if outcome.forward == "FAILED":
-        lines.append(f"  forward: {outcome.forward_message}")
-    if outcome.report_text:
-        lines += ["", outcome.report_text]
+    lines = [f"{outcome.spec} ({outcome.functions[0]}): {verdict}", *outcome.finding_lines()]
     lines += outcome.warning_lines()
     lines += [f"  note: {note}" for note in outcome.notes]
     return "\n".join(lines)

@@ -27,8 +27,9 @@ def check_torch(fn: Callable[..., Any], *inputs: np.ndarray, **options: Any) -> 
     """
     try:
         import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("check_torch needs torch: pip install torch") from exc
+    except ImportError as exc:
+        raise ImportError("check_torch needs torch: pip install torch (any recent version; "
+                          "see https://pytorch.org for a CPU-only build)") from exc
 
     def to_tensor(a: Any) -> Any:
         if isinstance(a, np.ndarray):

@@ -259,7 +259,7 @@ def test_python2_code_is_checked_as_its_course_ran_it(tmp_path, op, passes):
         assert [w["kind"] for w in layer["warnings"]] == ["python2"]
         assert "cannot be interpreted as an integer" in layer["warnings"][0]["message"]
     else:  # the real bug (= where overlapping windows need +=), not the Python 3 TypeError
-        assert status == 1 and layer["gradients"] == {"x": "FAILED"}, text
+        assert status == 1 and layer["gradients"] == {"dx": "FAILED"}, text
         assert any("checked under Python 2 semantics" in n for n in layer["notes"])
 
 

@@ -74,16 +74,16 @@ def test_classifier_file_reports_each_function_and_their_agreement(tmp_path, pac
     assert status == 0
     assert {layer for _, layer in layers} == {
         "svm_loss_naive", "svm_loss_vectorized", "svm_loss_naive vs svm_loss_vectorized"}
-    assert layers[(str(svm), "svm_loss_naive")]["gradients"] == {"W": "ok"}
+    assert layers[(str(svm), "svm_loss_naive")]["gradients"] == {"dW": "ok"}
     assert layers[(str(svm), "svm_loss_naive vs svm_loss_vectorized")]["kind"] == "agreement"
     # dW of the vectorized version not divided by N: it fails, and so does the agreement
     edit(svm, "dW = X.T.dot(counts) / num_train", "dW = X.T.dot(counts)")
     status, layers = run_json(tmp_path, svm)
     assert status == 1
     assert layers[(str(svm), "svm_loss_naive")]["verdict"] == "passed"
-    assert layers[(str(svm), "svm_loss_vectorized")]["gradients"] == {"W": "FAILED"}
+    assert layers[(str(svm), "svm_loss_vectorized")]["gradients"] == {"dW": "FAILED"}
     agreement = layers[(str(svm), "svm_loss_naive vs svm_loss_vectorized")]
-    assert agreement["gradients"] == {"W": "FAILED"} and "dW of svm_loss_naive" in agreement["forward_message"]
+    assert agreement["gradients"] == {"dW": "FAILED"} and "dW of svm_loss_naive" in agreement["forward_message"]
 
 
 def test_models_in_every_configuration_pass(tmp_path, package):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -230,3 +232,10 @@ def test_a_model_whose_loss_is_nan_is_stopped_with_that_reason() -> None:
     report = gradcheck.check_model(NanNet(np.random.default_rng(1)), X, y)
     assert not report.passed and "forward_nonfinite" in _kinds(report), str(report)
     assert "nan" in str(report).lower()
+
+
+def test_check_torch_without_torch_suggests_a_plain_torch_install(monkeypatch, rng):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    with pytest.raises(ImportError, match="check_torch needs torch: pip install torch ") as info:
+        gradcheck.check_torch(lambda x: x, rng.normal(size=3))
+    assert "gradcheck[bench]" not in str(info.value)

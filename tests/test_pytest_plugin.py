@@ -171,3 +171,43 @@ def test_timeout_message_names_the_pytest_option_and_the_fixture_has_a_name_that
     ''')
     result = pytester.runpytest_subprocess("test_uses_module.py", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_what_a_layer_printed_is_shown_as_captured_output(pytester):
+    layers = pytester.makepyfile(layers=SMALL.replace(
+        "def relu_forward(x):\n", "def relu_forward(x):\n    print('relu prints this')\n").replace(
+        "def affine_forward(x, w, b):\n", "def affine_forward(x, w, b):\n    print('affine prints this')\n"))
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(layers), "--gradcheck-examples", "2",
+                                           "-p", "no:cacheprovider", "-rP")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*Captured output call*", "affine prints this"])
+    result.stdout.fnmatch_lines(["*PASSES*", "*Captured output call*", "relu prints this"])
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(layers), "--gradcheck-examples", "2",
+                                           "-p", "no:cacheprovider")
+    assert "relu prints this" not in result.stdout.str()  # a passing item's output only with -rP
+
+
+def test_target_items_are_collected_items(pytester, target):
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--collect-only", "-q",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["layers.py::affine", "layers.py::relu", "layers.py::softmax_loss",
+                                 "3 tests collected*"])
+    result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--gradcheck-examples", "2",
+                                           "-k", "relu", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["collected 3 items / 2 deselected / 1 selected"])
+    result.assert_outcomes(passed=1, deselected=2)
+
+
+def test_a_target_among_the_tests_is_collected_once_and_never_imported_as_a_test_module(pytester):
+    # as a test module, its test_inside would be collected (and the file imported into pytest)
+    pytester.makepyfile(test_student=SMALL + "\ndef test_inside():\n    pass\n")
+    pytester.makepyfile(test_other="def test_other():\n    pass\n")
+    result = pytester.runpytest_subprocess("--gradcheck-target", "test_student.py", "--collect-only", "-q",
+                                           "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["test_other.py::test_other", "test_student.py::affine", "test_student.py::relu",
+                                 "test_student.py::softmax_loss", "4 tests collected*"])
+    result = pytester.runpytest_subprocess("--gradcheck-target", "test_student.py", "--collect-only",
+                                           "-p", "no:cacheprovider")
+    assert "<Module test_student.py>" not in result.stdout.str() and "test_inside" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*<GradcheckTarget test_student.py>*"])

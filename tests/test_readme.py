@@ -31,14 +31,57 @@ def _without_times(lines):
     return [re.sub(r"\b\d+\.\d+ ?s\b", "<t>", line).rstrip() for line in lines]
 
 
-def test_skeleton_example_output_matches_the_readme():
+def _example_run(name, status):
+    """(what the README shows after ``$ gradcheck check examples/NAME``, what that prints),
+    as lines without times; the run must end with ``status``."""
     from gradcheck.cli import main
 
     text = README.read_text()
-    shown = re.search(r"\$ gradcheck check examples/layers_skeleton.py\n(.*?)```", text, re.S).group(1)
+    shown = re.search(rf"\$ gradcheck check examples/{name}\n(.*?)```", text, re.S).group(1)
     out = io.StringIO()
     root = README.parent
-    status = main(["check", str(root / "examples" / "layers_skeleton.py")], stdout=out)
-    assert status == 0
+    assert main(["check", str(root / "examples" / name)], stdout=out) == status
     printed = out.getvalue().replace(str(root / "examples") + "/", "examples/")
-    assert _without_times(printed.splitlines()) == _without_times(shown.splitlines())
+    return _without_times(shown.splitlines()), _without_times(printed.splitlines())
+
+
+def test_skeleton_example_output_matches_the_readme():
+    shown, printed = _example_run("layers_skeleton.py", 0)
+    assert printed == shown
+
+
+def _appears_in_order(printed, segments):
+    """Each segment is a run of consecutive printed lines, after the previous segment's."""
+    at = 0
+    for segment in segments:
+        starts = [i for i in range(at, len(printed) - len(segment) + 1)
+                  if printed[i:i + len(segment)] == segment]
+        assert starts, f"not printed (in this order): {segment[:3]}..."
+        at = starts[0] + len(segment)
+
+
+def test_buggy_example_output_matches_the_readme():
+    shown, printed = _example_run("layers_buggy.py", 1)
+    segments, current = [], []
+    for line in shown:
+        if line == "...":  # the README leaves out what stands here
+            segments.append(current)
+            current = []
+        else:
+            current.append(line)
+    segments.append(current)
+    assert len(segments) == 2 and len(segments[0]) > 30
+    assert printed[:len(segments[0])] == segments[0]
+    _appears_in_order(printed, segments)
+
+
+def test_own_names_example_output_matches_the_readme(capsys, monkeypatch):
+    from gradcheck.cli import main
+
+    text = README.read_text()
+    shown = re.search(r"\$ gradcheck check examples/layers_own_names.py\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(README.parent)
+    assert main(["check", "examples/layers_own_names.py"]) == 2
+    assert capsys.readouterr().err == shown
+    suggested = shown.strip().splitlines()[-1].split()
+    assert main(suggested[1:], stdout=io.StringIO()) == 0  # the command it suggests checks them

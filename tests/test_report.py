@@ -97,7 +97,8 @@ def test_to_dict_round_trips_through_json(backward):
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["passed"] is report.passed
-    assert data["gradients"]["x"]["n_checked"] == 6
+    assert data["gradients"]["dx"]["n_checked"] == 6
+    assert (data["gradients"]["dx"]["name"], data["gradients"]["dx"]["argument"]) == ("dx", "x")
     assert data["method"] == "complex"
 
 
@@ -110,11 +111,42 @@ def test_to_dict_replaces_non_finite_numbers(rng):
     assert data["violations"][0]["kind"] == "forward_nonfinite"
 
 
-def test_html_rendering():
-    html = gradcheck.check_layer(double_forward, triple_backward, X)._repr_html_()
-    assert html.startswith("<div><b>gradcheck double_forward: ")
-    assert "<table>" in html and "<code>dx</code>" in html and "FAILED" in html
-    assert "1.5 times the true gradient" in html
+def test_html_rendering_says_what_the_text_says():
+    report = gradcheck.check_layer(double_forward, triple_backward, X)
+    html = report._repr_html_()
+    assert html.startswith("<div class='gradcheck-report'><b>gradcheck double_forward: ")
+    assert "<td>dx</td><td>(2, 3)</td><td>FAILED</td><td>6/6 entries</td><td>6</td><td>2.03e+00</td>" in html
+    assert "<b>dx: Mismatched elements: 6 / 6 (100%)</b>" in html
+    assert ("tolerance: |analytic - numeric| &lt;= atol + rtol * (|numeric| + scale) + error bar, "
+            "with rtol=1e-07, atol=0, scale=3.345") in html
+    assert "Max absolute difference: 2.03099" in html
+    assert "<th>index</th><th>analytic</th><th>numeric</th><th>difference</th>" in html
+    assert "<tr><td>(0, 1)</td><td>6.0929668</td><td>4.0619779</td><td>2.03</td></tr>" in html
+    assert "<b>Most likely cause:</b> dx is 1.5 times the true gradient" in html
+    passing = gradcheck.check_layer(double_forward, double_backward, X)._repr_html_()
+    assert "Mismatched" not in passing and "Most likely cause" not in passing and ">passed<" in passing
+
+
+def test_html_shows_directions_violations_traceback_and_dashes_where_nothing_was_compared():
+    html = gradcheck.check_layer(double_forward, triple_backward, X, mode="directional",
+                                 localise=False)._repr_html_()
+    assert "<b>dx: mismatch along random directions</b>" in html
+    assert "<li>along a random direction: analytic " in html
+
+    def shapeless_backward(dout, cache):
+        return dout[:1]
+
+    html = gradcheck.check_layer(double_forward, shapeless_backward, X)._repr_html_()
+    assert "<td>dx</td><td>(2, 3)</td><td>not compared</td><td>-</td><td>-</td><td>-</td><td>-</td>" in html
+    assert "<b>Contract violations:</b>" in html and "[gradient_shape]" in html
+
+    def raising_backward(dout, cache):
+        raise ValueError("<b>bad</b> & worse")
+
+    html = gradcheck.check_layer(double_forward, raising_backward, X)._repr_html_()
+    assert "<b>Traceback of your code</b>" in html and "<pre>" in html
+    assert "raise ValueError(&quot;&lt;b&gt;bad&lt;/b&gt; &amp; worse&quot;)" in html
+    assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in html and "<b>bad</b>" not in html
 
 
 def test_gradient_result_fields():

@@ -76,7 +76,7 @@ def run_gradcheck(path: Path, strict: bool, timeout: float) -> dict[str, Any]:
 
 def failing_parts(entry: dict[str, Any]) -> set[str]:
     parts = {"forward"} if entry.get("forward") not in (None, "ok") else set()
-    parts |= {f"d{g}" for g, v in (entry.get("gradients") or {}).items() if v != "ok"}
+    parts |= {g for g, v in (entry.get("gradients") or {}).items() if v != "ok"}
     return parts
 
 
@@ -117,7 +117,7 @@ def reason(entry: dict[str, Any] | None, file_error: str = "") -> str:
             return str(text).strip().splitlines()[0][:300]
     bad = sorted(g for g, v in (entry.get("gradients") or {}).items() if v != "ok")
     if bad:
-        verdicts = ", ".join(f"d{g} {entry['gradients'][g]}" for g in bad)
+        verdicts = ", ".join(f"{g} {entry['gradients'][g]}" for g in bad)
         return f"{verdicts} at {entry.get('failing_case')}"
     notes = entry.get("notes") or []
     return str(notes[0]).splitlines()[0][:300] if notes else ("passed" if entry.get("passed") else "FAILED")

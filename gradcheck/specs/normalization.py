@@ -19,7 +19,6 @@ less than the float32 tolerance relative to ``dx``'s own size.
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import partial
 from typing import Any
 
@@ -220,14 +219,15 @@ def dropout_probes(dtype: Any) -> list[Case]:
     return [_dropout_case(0, (40, 60), 0.5, "train", dtype), _dropout_case(1, (3, 4), 0.5, "test", dtype)]
 
 
-def _binomial_surprise(k: int, n: int, p: float) -> float:
-    """``-log`` of the Chernoff bound on ``P(K as far from n p as k)``, K ~ Binomial(n, p)."""
-    q = k / n
+def _binomial_tail(k: int, n: int, p: float) -> float:
+    """``P(K as far from n p as k, on k's side)`` for K ~ Binomial(n, p), exactly.
 
-    def term(a: float, b: float) -> float:
-        return 0.0 if a == 0 else a * math.log(a / b)
+    ``bdtr``/``bdtrc`` are the functions ``scipy.stats.binom.cdf``/``sf`` evaluate,
+    imported without scipy.stats itself (a second or two in every worker process).
+    """
+    from scipy.special import bdtr, bdtrc
 
-    return n * (term(q, p) + (term(1 - q, 1 - p) if p < 1 else 0.0))
+    return float(bdtr(k, n, p) if k < n * p else bdtrc(k - 1, n, p))
 
 
 def _entry(a: np.ndarray, index: tuple[int, ...]) -> str:
@@ -239,8 +239,8 @@ def dropout_forward_check(case: Case, outputs: list[Any], *, p_keeps: bool = Tru
 
     Test mode (and a keep probability of 1) must be the identity. In train mode every entry
     must be 0 (dropped) or ``x / p`` (kept and scaled: inverted dropout), and the number
-    kept must be plausible for a keep probability p (a binomial tail bounded below 1e-9 is
-    a failure: that catches p used as the DROP probability and masks that never drop, on
+    kept must be plausible for a keep probability p (a binomial tail below 1e-9 is a
+    failure: that catches p used as the DROP probability and masks that never drop, on
     arrays large enough to tell). With ``p_keeps=False`` (the course's convention before
     2018: "We drop each neuron output with probability p") the keep probability is
     ``1 - p``. Returns a message for a wrong output, ``None`` for a plausible one.
@@ -279,7 +279,7 @@ def dropout_forward_check(case: Case, outputs: list[Any], *, p_keeps: bool = Tru
                 f"{_entry(x64 / keep, k)}.{hint}")
     n_kept = int(np.count_nonzero(kept & ~dropped))
     n = int(np.count_nonzero(~(kept & dropped)))  # entries where x = 0 say nothing
-    if n and _binomial_surprise(n_kept, n, keep) > math.log(1e9):
+    if n and _binomial_tail(n_kept, n, keep) < 1e-9:
         return (f"train-mode dropout kept {n_kept} of {n} units, implausible for a keep "
                 f"probability of {rate}")
     return None

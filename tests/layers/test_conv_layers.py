@@ -214,6 +214,7 @@ def test_gradients_cs231n_contract(dtype, data):
 # -- torch as a second oracle -------------------------------------------------------------
 
 
+@pytest.mark.torch
 @given(geometry=conv_geometries(), seed=seeds())
 @settings(max_examples=8)
 @example(geometry=HARD["groups3"], seed=0)

@@ -145,6 +145,22 @@ def test_forward_check_rejects_p_used_as_the_drop_probability(rng):
     assert _check_forward(x[:2, :5], 0.8, "train", x[:2, :5] / 0.8) is None  # 0.8^10: plausible
 
 
+@pytest.mark.parametrize(("n_kept", "plausible"), [(1347, True), (1348, False), (1053, True), (1052, False)])
+def test_kept_count_is_judged_by_the_exact_binomial_tail(n_kept, plausible):
+    # Of 2400 units at p = 0.5, keeping 1348 has a tail probability of 8.2e-10 (below 1e-9),
+    # 1347 of 1.06e-9: the exact tail draws the line where a bound on it would not.
+    from scipy.stats import binom
+
+    tail = binom.sf(n_kept - 1, 2400, 0.5) if n_kept > 1200 else binom.cdf(n_kept, 2400, 0.5)
+    assert bool(tail >= 1e-9) is plausible
+    x = np.arange(1.0, 2401.0).reshape(40, 60)
+    keep = (np.arange(2400) < n_kept).reshape(40, 60)
+    message = _check_forward(x, 0.5, "train", x * keep / 0.5)
+    assert (message is None) is plausible, message
+    if not plausible:
+        assert message == f"train-mode dropout kept {n_kept} of 2400 units, implausible for a keep probability of p = 0.5"
+
+
 # -- wrong backwards: the checker must fail them -----------------------------------------
 
 

@@ -197,6 +197,7 @@ def test_gradients_cs231n_contract(kind, dtype, data):
 # -- torch as a second oracle -------------------------------------------------------------
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("kind", KINDS)
 @given(geometry=pool_geometries(), seed=seeds())
 @settings(max_examples=8)
