@@ -1,7 +1,10 @@
 """pytest plugin: ``--gradcheck-*`` options, the ``gradcheck`` fixture, target collection.
 
 ``pytest --gradcheck-target layers.py`` adds one test item per layer found in the file;
-each item runs the same isolated check as ``gradcheck check layers.py``. The work lives in
+each item runs the same isolated check as ``gradcheck check layers.py``. A target may be
+an assignment folder, or a folder of submissions (one student per entry, as ``gradcheck
+grade`` reads it): every student's every layer is then an item, which pytest-xdist spreads
+over cores (``-n``) and hosts (``--tx``). The work lives in
 plain modules (:mod:`gradcheck.candidate`, :mod:`gradcheck.isolation`); this module only
 declares options, the fixture and the items.
 """
@@ -22,7 +25,8 @@ _TIMEOUT = 120.0
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checking of hand-written layers")
     group.addoption("--gradcheck-target", action="append", default=[], metavar="PATH",
-                    help="check the CS231n-named layers in PATH (repeatable)")
+                    help="check the CS231n-named layers in PATH: a file, an assignment folder, or a "
+                    "folder of submissions (one student per entry; repeatable)")
     group.addoption("--gradcheck-examples", type=int, default=10, metavar="N",
                     help="generated cases per layer (default 10)")
     group.addoption("--gradcheck-method", choices=METHODS, default="auto")
@@ -32,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed for generated cases and upstream gradients (default 0)")
     group.addoption("--gradcheck-timeout", type=float, default=_TIMEOUT, metavar="SECONDS",
                     help=f"time limit per layer (default {_TIMEOUT:g})")
+    group.addoption("--gradcheck-memory", type=int, default=2048, metavar="MB",
+                    help="address-space limit of each target's worker process in MiB (default 2048)")
     group.addoption("--gradcheck-strict", action="store_true", default=False,
                     help="fail on warnings too (writes into dout or inputs, a wrong test-mode "
                     "backward, another course year's convention); by default they are warnings")
@@ -76,6 +82,12 @@ def gradcheck(request: pytest.FixtureRequest) -> Checker:
     return _checker(request.config)
 
 
+def _sandbox(config: pytest.Config) -> Any:
+    from gradcheck.isolation import Sandbox
+
+    return Sandbox(memory_mb=int(config.getoption("gradcheck_memory")), fresh_cwd=True)
+
+
 class _LayerFailed(Exception):
     pass
 
@@ -98,7 +110,7 @@ class GradcheckItem(pytest.Item):
         options = _options(self.config)
         outcome = check_isolated(self.target, self.match, options,
                                  float(self.config.getoption("gradcheck_timeout")),
-                                 timeout_option="--gradcheck-timeout")
+                                 timeout_option="--gradcheck-timeout", sandbox=_sandbox(self.config))
         try:
             warn_or_raise(outcome, strict=bool(self.config.getoption("gradcheck_strict")),
                           path=self.target)
@@ -121,7 +133,8 @@ class GradcheckTarget(pytest.File):
         from gradcheck.isolation import discover_isolated
 
         target = str(self.path)
-        discovery = discover_isolated(target, float(self.config.getoption("gradcheck_timeout")))
+        discovery = discover_isolated(target, float(self.config.getoption("gradcheck_timeout")),
+                                      _sandbox(self.config))
         if isinstance(discovery, str):
             return [GradcheckItem.from_parent(self, name="import", target=target, match=None,
                                               error=discovery)]
@@ -133,8 +146,11 @@ class GradcheckTarget(pytest.File):
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
+    from gradcheck.grade import target_files
+
     for target in config.getoption("gradcheck_target"):
         path = Path(target).resolve()
         if not path.exists():
-            raise pytest.UsageError(f"--gradcheck-target {target}: no such file")
-        items.extend(GradcheckTarget.from_parent(session, path=path).collect())
+            raise pytest.UsageError(f"--gradcheck-target {target}: no such file or folder")
+        for file in target_files(str(path)):  # a folder: its files, or every student's
+            items.extend(GradcheckTarget.from_parent(session, path=Path(file)).collect())
