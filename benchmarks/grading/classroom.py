@@ -129,3 +129,11 @@ def whole_file_class(folder: Path, size: int) -> None:
     for index in range(size):
         student = Submission(f"student{index:03d}", names, edits=_VARIANTS[index % len(_VARIANTS)])
         write(student, folder)
+
+
+if __name__ == "__main__":  # python -m benchmarks.grading.classroom DIR [--hanging]
+    import sys
+
+    chosen = CLASS + ((HANGING,) if "--hanging" in sys.argv else ())
+    for (student, layer), verdict in build(Path(sys.argv[1]), chosen).items():
+        print(f"{student:6} {layer:46} {verdict}")
