@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
+from gradcheck import grade_cli
 from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.cli_output import Progress, print_results
 from gradcheck.discover import Discovery, Match
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="fail layers with warnings too (writes into dout or inputs, a wrong "
                        "backward in a mode the course never differentiates, another year's convention)")
     sub.add_parser("list", help="list the known layers and their signatures")
+    grade_cli.add_parser(sub)
     return parser
 
 
@@ -96,6 +98,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         return 0 if exc.code == 0 else 2
     if args.command == "list":
         return _list(out)
+    if args.command == "grade":
+        return grade_cli.run(args, out)
     if args.command is None:
         parser.print_help(out)
         return 2

@@ -15,12 +15,15 @@ import json
 import multiprocessing
 import multiprocessing.spawn as mp_spawn
 import os
+import re
+import resource
 import signal
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from gradcheck.candidate import Outcome
@@ -28,7 +31,7 @@ from gradcheck.discover import Discovery, Match
 from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
-__all__ = ["WorkerFailure", "check_isolated", "discover_isolated", "run_isolated"]
+__all__ = ["Sandbox", "WorkerFailure", "check_isolated", "discover_isolated", "run_isolated"]
 
 _PRELOAD = ["gradcheck._worker", "gradcheck.candidate", "gradcheck.discover"]
 _context: Any = None
@@ -36,6 +39,43 @@ _lock = threading.RLock()
 
 
 _OUTPUT_LIMIT = 100_000  # characters of printed output kept (the last ones)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What a worker process gets besides its time limit.
+
+    memory_mb : int or None
+        Address space of the process (``RLIMIT_AS``), in MiB: an allocation beyond it raises
+        ``MemoryError`` in the checked code, which becomes an error naming the limit.
+    fresh_cwd : bool
+        Run in a new, empty temporary working directory (removed afterwards). Targets must
+        then be absolute paths.
+
+    Standard input is always closed (``/dev/null``): a stray ``input()`` ends at once.
+    """
+
+    memory_mb: int | None = None
+    fresh_cwd: bool = False
+
+    def __post_init__(self) -> None:
+        if self.memory_mb is not None and (not isinstance(self.memory_mb, int) or self.memory_mb < 1):
+            raise ValueError(f"memory_mb={self.memory_mb!r} must be a positive number of MiB, or None")
+
+    def explain(self, text: str) -> str | None:
+        """The message for a worker that ran out of the memory limit, judged by ``text``
+        (its error or output); ``None`` when ``text`` shows no exhausted memory."""
+        found = _MEMORY_ERROR.search(text) if self.memory_mb is not None else None
+        if found is None:
+            return None
+        start = text.rfind("\n", 0, found.start()) + 1
+        end = text.find("\n", found.end())
+        line = text[start:end if end >= 0 else len(text)].strip()
+        return (f"exceeded the memory limit of {self.memory_mb} MB per worker (--memory): the code "
+                f"allocates more than that ({line})")
+
+
+_MEMORY_ERROR = re.compile(r"\bMemoryError\b|Unable to allocate|Cannot allocate memory")
 
 
 class WorkerFailure(Exception):
@@ -107,25 +147,40 @@ def _captured(path: str) -> str:
     return text
 
 
-def _child(task_path: str, result_path: str, log_path: str) -> None:
+def _child(task_path: str, result_path: str, log_path: str, sandbox: Sandbox | None = None) -> None:
     # line-buffered: what was printed before a crash of the interpreter is in the file
     log = open(log_path, "w", encoding="utf-8", buffering=1)  # lives as long as the process
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
+    _close_stdin()
     os.setsid()
+    if sandbox is not None and sandbox.fresh_cwd:
+        os.chdir(tempfile.mkdtemp(prefix="cwd-", dir=os.path.dirname(task_path)))
+    if sandbox is not None and sandbox.memory_mb is not None:
+        limit = sandbox.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from gradcheck._worker import main
 
     main([task_path, result_path])
     log.flush()
 
 
-def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--timeout") -> dict[str, Any]:
+def _close_stdin() -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # lives as long as the process
+
+
+def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--timeout",
+                 sandbox: Sandbox | None = None) -> dict[str, Any]:
     """Run ``task`` in a fresh process; raise :class:`WorkerFailure` when it gives no result.
 
     The result's ``"output"`` is what the checked code printed. ``timeout_option`` is how
     the caller's face names the limit (``--gradcheck-timeout`` in pytest), for the message
-    of a task that runs out of time.
+    of a task that runs out of time; ``sandbox`` adds a memory limit and a fresh working
+    directory.
     """
     ctx = _get_context()
     with tempfile.TemporaryDirectory(prefix="gradcheck-") as tmp:
@@ -134,7 +189,8 @@ def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--
         log_path = os.path.join(tmp, "output.log")
         with open(task_path, "w", encoding="utf-8") as fh:
             json.dump(task, fh)
-        proc = ctx.Process(target=_child, args=(task_path, result_path, log_path), daemon=True)
+        proc = ctx.Process(target=_child, args=(task_path, result_path, log_path, sandbox),
+                           daemon=True)
         with _lock, _without_main_fixup():
             proc.start()
         proc.join(timeout)
@@ -157,7 +213,8 @@ def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--
             reason = f"crashed the Python interpreter ({name})"
         else:
             reason = f"ended the Python process with exit status {code} (os._exit, or a crash)"
-        raise WorkerFailure(reason, output, with_tail=True)
+        memory = sandbox.explain(output) if sandbox is not None else None
+        raise WorkerFailure(memory or reason, output, with_tail=True)
 
 
 def _kill(proc: Any) -> None:
@@ -168,27 +225,30 @@ def _kill(proc: Any) -> None:
     proc.join(5)
 
 
-def discover_isolated(path: str, timeout: float) -> Discovery | str:
+def discover_isolated(path: str, timeout: float, sandbox: Sandbox | None = None) -> Discovery | str:
     """The layers found in ``path``, or the reason it could not be imported."""
     try:
-        result = run_isolated({"kind": "discover", "target": path}, timeout)
+        result = run_isolated({"kind": "discover", "target": path}, timeout, sandbox=sandbox)
     except WorkerFailure as exc:
         return f"importing {path}: {exc}"
     if "import_error" in result:
-        return str(result["import_error"])
+        error = str(result["import_error"])
+        memory = sandbox.explain(error) if sandbox is not None else None
+        return f"importing {path}: {memory}\n{error}" if memory else error
     return Discovery.from_dict(result["discovery"])
 
 
 def check_isolated(path: str, match: Match, options: CheckOptions, timeout: float,
-                   timeout_option: str = "--timeout") -> Outcome:
-    """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome."""
+                   timeout_option: str = "--timeout", sandbox: Sandbox | None = None) -> Outcome:
+    """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome,
+    and so is one that ran out of the ``sandbox``'s memory."""
     task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
             "backward": match.backward, "options": options.to_dict(), "match_kind": match.kind,
             "config": match.config}
     started = time.perf_counter()
     outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward), kind=match.kind)
     try:
-        result = run_isolated(task, timeout, timeout_option)
+        result = run_isolated(task, timeout, timeout_option, sandbox)
     except WorkerFailure as exc:
         wrt = get_spec(match.spec).wrt if match.kind == "layer" else ()
         outcome.gradients = {name: "-" for name in wrt}
@@ -202,4 +262,8 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
         return outcome
     outcome = Outcome.from_dict(result["outcome"])
     outcome.output = result["output"]
+    if sandbox is not None and not outcome.passed:
+        memory = sandbox.explain("\n".join([outcome.error, outcome.forward_message, outcome.report_text]))
+        if memory:
+            outcome.error = memory
     return outcome

@@ -53,7 +53,8 @@ def missing_dependency(text: str) -> str | None:
     ``text`` is an error message or traceback from the student's code.
     """
     for extension in _EXTENSIONS:
-        if re.search(rf"No module named '[\w.]*{extension}'|name '{extension}' is not defined", text):
+        # fast_layers.py imports col2im_cython, col2im_6d_cython, ... from it inside a try
+        if re.search(rf"No module named '[\w.]*{extension}'|name '\w*_cython' is not defined", text):
             return (f"needs the course's compiled extension {extension}, which is not built "
                     f"({_BUILD}; it needs Cython)")
     found = re.search(r"No module named '([\w.]+)'", text)

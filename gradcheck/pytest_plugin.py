@@ -2,7 +2,10 @@
 
 ``pytest --gradcheck-target layers.py`` collects the file as a :class:`GradcheckTarget`
 (never imported into the pytest process) with one item per layer found in it; each item
-runs the same isolated check as ``gradcheck check layers.py``. The work lives in
+runs the same isolated check as ``gradcheck check layers.py``. A target may be an
+assignment folder, or a folder of submissions (one student per entry, as ``gradcheck
+grade`` reads it): every student's every layer is then an item, which pytest-xdist spreads
+over cores (``-n``) and hosts (``--tx``). The work lives in
 plain modules (:mod:`gradcheck.candidate`, :mod:`gradcheck.isolation`); this module only
 declares options, the fixture and the items.
 """
@@ -24,7 +27,8 @@ _TIMEOUT = 120.0
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checking of hand-written layers")
     group.addoption("--gradcheck-target", action="append", default=[], metavar="PATH",
-                    help="check the CS231n-named layers in PATH (repeatable)")
+                    help="check the CS231n-named layers in PATH: a file, an assignment folder, or a "
+                    "folder of submissions (one student per entry; repeatable)")
     group.addoption("--gradcheck-examples", type=int, default=10, metavar="N",
                     help="generated cases per layer (default 10)")
     group.addoption("--gradcheck-method", choices=METHODS, default="auto")
@@ -34,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed for generated cases and upstream gradients (default 0)")
     group.addoption("--gradcheck-timeout", type=float, default=_TIMEOUT, metavar="SECONDS",
                     help=f"time limit per layer (default {_TIMEOUT:g})")
+    group.addoption("--gradcheck-memory", type=int, default=2048, metavar="MB",
+                    help="address-space limit of each target's worker process in MiB (default 2048)")
     group.addoption("--gradcheck-strict", action="store_true", default=False,
                     help="fail on warnings too (writes into dout or inputs, a wrong test-mode "
                     "backward, another course year's convention); by default they are warnings")
@@ -78,6 +84,12 @@ def gradcheck(request: pytest.FixtureRequest) -> Checker:
     return _checker(request.config)
 
 
+def _sandbox(config: pytest.Config) -> Any:
+    from gradcheck.isolation import Sandbox
+
+    return Sandbox(memory_mb=int(config.getoption("gradcheck_memory")), fresh_cwd=True)
+
+
 class _LayerFailed(Exception):
     pass
 
@@ -100,7 +112,7 @@ class GradcheckItem(pytest.Item):
         options = _options(self.config)
         outcome = check_isolated(self.target, self.match, options,
                                  float(self.config.getoption("gradcheck_timeout")),
-                                 timeout_option="--gradcheck-timeout")
+                                 timeout_option="--gradcheck-timeout", sandbox=_sandbox(self.config))
         if outcome.output.strip():  # shown as pytest shows a test's captured output
             self.add_report_section("call", "output", outcome.output)
         try:
@@ -125,7 +137,8 @@ class GradcheckTarget(pytest.File):
         from gradcheck.isolation import discover_isolated
 
         target = str(self.path)
-        discovery = discover_isolated(target, float(self.config.getoption("gradcheck_timeout")))
+        discovery = discover_isolated(target, float(self.config.getoption("gradcheck_timeout")),
+                                      _sandbox(self.config))
         if isinstance(discovery, str):
             return [GradcheckItem.from_parent(self, name="import", target=target, match=None,
                                               error=discovery)]
@@ -135,15 +148,24 @@ class GradcheckTarget(pytest.File):
         ]
 
 
+_TARGETS = pytest.StashKey[list[Path]]()
+
+
 def _targets(config: pytest.Config) -> list[Path]:
-    return [Path(target).resolve() for target in config.getoption("gradcheck_target")]
+    """Every target file: a folder stands for its files, or for every student's (found once)."""
+    from gradcheck.grade import target_files
+
+    if _TARGETS not in config.stash:
+        config.stash[_TARGETS] = [Path(file).resolve() for target in config.getoption("gradcheck_target")
+                                  for file in target_files(str(Path(target).resolve()))]
+    return config.stash[_TARGETS]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection(session: pytest.Session) -> None:
-    for target, path in zip(session.config.getoption("gradcheck_target"), _targets(session.config)):
-        if not path.is_file():
-            raise pytest.UsageError(f"--gradcheck-target {target}: no such file")
+    for target in session.config.getoption("gradcheck_target"):
+        if not Path(target).exists():
+            raise pytest.UsageError(f"--gradcheck-target {target}: no such file or folder")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -167,6 +167,9 @@ def test_missing_dependency_lines():
     assert "pip install future" in missing_dependency("No module named 'past'")
     assert "pip install matplotlib" in missing_dependency("No module named 'matplotlib.pyplot'")
     assert "im2col_cython" in missing_dependency("No module named 'cs231n.im2col_cython'")
+    # fast_layers.py imports these from the extension inside a try: a NameError when unbuilt
+    assert "im2col_cython" in missing_dependency("backward raised NameError: name 'col2im_6d_cython' is not defined")
+    assert missing_dependency("NameError: name 'col2im' is not defined") is None
     assert missing_dependency("No module named 'cs231n.layers'") is None  # the student's own file
     assert missing_dependency("ValueError: shapes do not align") is None
 
