@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.discover import Match, describe_unmatched
 from gradcheck.isolation import check_isolated, discover_isolated
-from gradcheck.options import DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
+from gradcheck.options import DEVICES, DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
 from gradcheck.packages import KNOWN_FILES, find_files
 from gradcheck.specs import all_specs, get_spec
 
@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="layers checked in parallel (default: up to 2)")
     check.add_argument("--dtype", choices=DTYPES, default="float64",
                        help="dtype of the generated inputs")
+    check.add_argument("--device", choices=DEVICES, default="auto",
+                       help="where torch layers run: auto (default: cuda when torch finds a GPU), "
+                       "cpu, cuda (numpy layers ignore it)")
     check.add_argument("--json", metavar="OUT",
                        help="write machine-readable results to OUT (- for standard output; the "
                        "table then goes to standard error)")
@@ -138,7 +141,7 @@ def _usage_error(message: str) -> int:
 def _options(args: argparse.Namespace) -> CheckOptions:
     return CheckOptions.within(args.timeout, examples=args.examples, seed=args.seed,
                                geometry=args.geometry, method=args.method, mode=args.mode,
-                               dtype=args.dtype)
+                               dtype=args.dtype, device=args.device)
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
@@ -149,6 +152,10 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
                              ("--seed", args.seed, 0), ("--timeout", args.timeout, 1)):
         if value < low:
             return _usage_error(f"{name}={value:g} must be at least {low}")
+    if args.device == "cuda":
+        problem = _cuda_missing()
+        if problem:
+            return _usage_error(f"--device cuda: {problem}")
     options = _options(args)
     started = time.perf_counter()
     if not args.paths:
@@ -180,6 +187,18 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(payload, fh, indent=2)
     return 1 if failed else 0
+
+
+def _cuda_missing() -> str:
+    """Why ``--device cuda`` cannot be used here ("" when it can)."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed (pip install torch)"
+    if not torch.cuda.is_available():
+        return ("torch finds no CUDA device here (torch.cuda.is_available() is False); "
+                "use --device cpu or auto")
+    return ""
 
 
 def _entry(result: Outcome) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from gradcheck.models import find_models
 from gradcheck.packages import missing_dependency
 from gradcheck.specs import all_specs
 from gradcheck.specs.classifiers import CLASSIFIERS
+from gradcheck.specs.eecs498 import NOT_CHECKED
+from gradcheck.torch_layers import find_torch_layers
 
 __all__ = ["Discovery", "Match", "TargetError", "discover", "load_target"]
 
@@ -33,7 +35,9 @@ class Match:
     ``backward``, or a loss), ``"agreement"`` (two implementations of one classifier,
     ``forward`` and ``backward`` naming them, compared with each other) or ``"model"``
     (the class ``forward`` built with the configuration ``config``; ``spec`` is the
-    class name plus the configuration).
+    class name plus the configuration), or ``"torch"`` (a layer in torch tensors: ``spec``
+    is the label it is reported under, the class name for the course's classes,
+    ``forward``/``backward`` name functions or ``Class.method``, ``config`` is the spec).
     """
 
     spec: str
@@ -152,6 +156,7 @@ def discover(module: ModuleType, target: str | None = None) -> Discovery:
                     used.add(backward)
     found.matches += agreements(found.matches)
     found.matches += find_models(module)
+    found.matches = find_torch_layers(module, found.matches, found.unmatched)
     for name in sorted(functions):
         if name not in used and any(key in name for key in _LAYERISH):
             found.unmatched.append(name)
@@ -167,6 +172,8 @@ def agreements(matches: list[Match]) -> list[Match]:
 
 def describe_unmatched(name: str) -> str:
     """Why ``name`` was not matched: a missing partner, or an unknown name."""
+    if name in NOT_CHECKED:
+        return f"{name}: {NOT_CHECKED[name]}"
     for spec in all_specs():
         for forward, backward in spec.names:
             if name == forward and backward:

@@ -16,11 +16,12 @@ import numpy as np
 
 from gradcheck.numeric import METHODS
 
-__all__ = ["GEOMETRIES", "METHODS", "MODES", "CheckOptions"]
+__all__ = ["DEVICES", "GEOMETRIES", "METHODS", "MODES", "CheckOptions"]
 
 MODES = ("full", "sample", "directional")
 GEOMETRIES = ("auto", "cs231n", "general")
 DTYPES = ("float64", "float32")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _count(value: Any) -> bool:
@@ -70,6 +71,9 @@ class CheckOptions:
         Seconds spent shrinking a failing case to the smallest one.
     dtype : {"float64", "float32"}
         dtype of the generated inputs.
+    device : {"auto", "cpu", "cuda"}
+        Where torch layers get their tensors (``auto``: CUDA when torch finds a GPU).
+        numpy layers ignore it.
     """
 
     method: str = "auto"
@@ -85,9 +89,11 @@ class CheckOptions:
     geometry: str = "auto"
     budget: float = 20.0
     dtype: str = "float64"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, choices in (("method", METHODS), ("mode", MODES), ("geometry", GEOMETRIES)):
+        for name, choices in (("method", METHODS), ("mode", MODES), ("geometry", GEOMETRIES),
+                              ("device", DEVICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
         if not _count(self.seed) or self.seed < 0:
