@@ -59,6 +59,11 @@ def _check(task: dict[str, Any], module: Any) -> Any:
         from gradcheck.models import check_model_config
 
         return check_model_config(module, task["forward"], task["config"], options)
+    if task.get("match_kind") == "torch":
+        from gradcheck.torch_layers import check_torch_match
+
+        return check_torch_match(module, task["config"], task["spec"], task["forward"],
+                                 task.get("backward"), options)
     spec = get_spec(task["spec"])
     forward = getattr(module, task["forward"])
     backward = getattr(module, task["backward"]) if task.get("backward") else None

@@ -25,7 +25,7 @@ from gradcheck.candidate import Outcome, check_candidate
 from gradcheck.cli_output import Progress, print_results
 from gradcheck.discover import Discovery, Match
 from gradcheck.isolation import check_isolated, discover_isolated
-from gradcheck.options import DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
+from gradcheck.options import DEVICES, DTYPES, GEOMETRIES, METHODS, MODES, CheckOptions
 from gradcheck.packages import KNOWN_FILES, find_files
 from gradcheck.specs import all_specs, get_spec
 from gradcheck.suggest import Candidate, closest, describe, layer_like, no_layers_message, parse_mapping
@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="layers checked in parallel (default: up to 2)")
     check.add_argument("--dtype", choices=DTYPES, default="float64",
                        help="dtype of the generated inputs")
+    check.add_argument("--device", choices=DEVICES, default="auto",
+                       help="where torch layers run: auto (default: cuda when torch finds a GPU), "
+                       "cpu, cuda (numpy layers ignore it)")
     check.add_argument("--json", metavar="OUT",
                        help="write machine-readable results to OUT (- for standard output; the "
                        "table then goes to standard error)")
@@ -150,7 +153,7 @@ def _options(args: argparse.Namespace) -> CheckOptions:
     # progress off: the command shows progress by layer
     return CheckOptions.within(args.timeout, examples=args.examples, seed=args.seed,
                                geometry=args.geometry, method=args.method, mode=args.mode,
-                               dtype=args.dtype, progress=False)
+                               dtype=args.dtype, device=args.device, progress=False)
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
@@ -161,6 +164,10 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
                              ("--seed", args.seed, 0), ("--timeout", args.timeout, 1)):
         if value < low:
             return _usage_error(f"{name}={value:g} must be at least {low}")
+    if args.device == "cuda":
+        problem = _cuda_missing()
+        if problem:
+            return _usage_error(f"--device cuda: {problem}")
     options = _options(args)
     started = time.perf_counter()
     if not args.paths:
@@ -193,6 +200,18 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(payload, fh, indent=2)
     return 1 if failed else 0
+
+
+def _cuda_missing() -> str:
+    """Why ``--device cuda`` cannot be used here ("" when it can)."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed (pip install torch)"
+    if not torch.cuda.is_available():
+        return ("torch finds no CUDA device here (torch.cuda.is_available() is False); "
+                "use --device cpu or auto")
+    return ""
 
 
 def _entry(result: Outcome) -> dict[str, Any]:
@@ -276,6 +295,7 @@ def _check_paths(
     found += [item for item in mapped if item not in found]
     candidates = _unchecked(discoveries, mapped)
     unmatched = [f"{path}: {describe(c)}" for path, c in candidates]
+    unmatched += [f"{path}: {note}" for path, d in discoveries.items() for note in d.skipped]
     if not found and not not_imported:
         return _usage_error(no_layers_message(args.paths, [c for _, c in candidates], wanted)), [], []
     if not args.quiet:

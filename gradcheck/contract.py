@@ -48,6 +48,8 @@ WARNING_KINDS = {
                   "calls it with the current convention gets other results",
     "legacy_numpy": "the code breaks on the NumPy that is installed today",
     "python2": "the code breaks on Python 3, which every course year since 2018 uses",
+    "device": "the course runs the same code on a GPU (cuda in Colab), where a tensor made "
+              "on the CPU cannot be combined with the inputs and the layer raises",
 }
 
 

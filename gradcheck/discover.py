@@ -16,6 +16,7 @@ from gradcheck.models import find_models
 from gradcheck.packages import missing_dependency
 from gradcheck.specs import all_specs
 from gradcheck.specs.classifiers import CLASSIFIERS
+from gradcheck.torch_layers import find_torch_layers
 
 __all__ = ["Discovery", "Match", "TargetError", "discover", "load_target"]
 
@@ -32,7 +33,9 @@ class Match:
     ``backward``, or a loss), ``"agreement"`` (two implementations of one classifier,
     ``forward`` and ``backward`` naming them, compared with each other) or ``"model"``
     (the class ``forward`` built with the configuration ``config``; ``spec`` is the
-    class name plus the configuration).
+    class name plus the configuration), or ``"torch"`` (a layer in torch tensors: ``spec``
+    is the label it is reported under, the class name for the course's classes,
+    ``forward``/``backward`` name functions or ``Class.method``, ``config`` is the spec).
     """
 
     spec: str
@@ -54,6 +57,7 @@ class Discovery:
     target: str
     matches: list[Match] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "Name: why it is not checked"
 
     @property
     def matched(self) -> set[str]:
@@ -65,11 +69,13 @@ class Discovery:
             "target": self.target,
             "matches": [[m.spec, m.forward, m.backward, m.kind, m.config] for m in self.matches],
             "functions": list(self.functions),
+            "skipped": list(self.skipped),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Discovery:
-        return cls(data["target"], [Match(*m) for m in data["matches"]], list(data["functions"]))
+        return cls(data["target"], [Match(*m) for m in data["matches"]], list(data["functions"]),
+                   list(data.get("skipped", [])))
 
 
 def _package_root(path: str) -> tuple[str, str]:
@@ -155,6 +161,7 @@ def discover(module: ModuleType, target: str | None = None) -> Discovery:
                 found.matches.append(Match(spec.name, forward, backward))
     found.matches += agreements(found.matches)
     found.matches += find_models(module)
+    found.matches = find_torch_layers(module, found.matches, found.skipped)
     return found
 
 

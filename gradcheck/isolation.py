@@ -250,7 +250,8 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
     try:
         result = run_isolated(task, timeout, timeout_option, sandbox)
     except WorkerFailure as exc:
-        wrt = get_spec(match.spec).wrt if match.kind == "layer" else ()
+        named = {"layer": match.spec, "torch": match.config}.get(match.kind)
+        wrt = get_spec(named).wrt if named else ()
         outcome.gradients = {name: "-" for name in wrt}
         outcome.forward = "-"
         outcome.error = exc.reason  # what it printed last is shown as its output

@@ -17,11 +17,12 @@ import numpy as np
 from gradcheck.numeric import METHODS
 from gradcheck.progress import check_progress
 
-__all__ = ["GEOMETRIES", "METHODS", "MODES", "CheckOptions"]
+__all__ = ["DEVICES", "GEOMETRIES", "METHODS", "MODES", "CheckOptions"]
 
 MODES = ("full", "sample", "directional")
 GEOMETRIES = ("auto", "cs231n", "general")
 DTYPES = ("float64", "float32")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _count(value: Any) -> bool:
@@ -71,6 +72,9 @@ class CheckOptions:
         Seconds spent shrinking a failing case to the smallest one.
     dtype : {"float64", "float32"}
         dtype of the generated inputs.
+    device : {"auto", "cpu", "cuda"}
+        Where torch layers get their tensors (``auto``: CUDA when torch finds a GPU).
+        numpy layers ignore it.
 
     Display:
 
@@ -93,10 +97,12 @@ class CheckOptions:
     geometry: str = "auto"
     budget: float = 20.0
     dtype: str = "float64"
+    device: str = "auto"
     progress: bool | None = None
 
     def __post_init__(self) -> None:
-        for name, choices in (("method", METHODS), ("mode", MODES), ("geometry", GEOMETRIES)):
+        for name, choices in (("method", METHODS), ("mode", MODES), ("geometry", GEOMETRIES),
+                              ("device", DEVICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
         if not _count(self.seed) or self.seed < 0:

@@ -1,66 +1,191 @@
-"""Optional: check a ``torch.autograd.Function`` (or any callable on tensors).
+"""Optional: torch code checked with the numpy machinery, through one adapter.
 
-``check_torch(MyFunction.apply, x, w)`` compares the gradients torch's autograd computes
-through the function's own ``backward`` with numerical derivatives of its ``forward``.
-Inputs are numpy arrays; torch is imported only when this is called.
+The checker works on numpy arrays. :func:`numpy_pair` turns a forward/backward pair (or a
+loss) written for torch tensors into one on numpy arrays: each floating or integer array
+becomes a tensor on the chosen device (on the CPU, sharing memory, so that a write into an
+input or into ``dout`` is seen by the contract checks as it would be in numpy; elsewhere
+copied back after the call), dict arguments (``bn_param``) get tensors for arrays and
+their updates copied back as arrays, and results come back as numpy arrays in the check's
+dtype, so that a float32 intermediate is judged at float64 tolerances in a float64 check.
+Complex inputs are refused with a reason: the complex step does not pass through torch,
+so the numeric method falls back to central differences and Richardson extrapolation.
+
+``check_torch(MyFunction.apply, x, w)`` is one case of it: the pair is the function's
+forward and torch's autograd through its own ``backward``. torch is imported only when
+this module's functions are called.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gradcheck.check import check_layer
 from gradcheck.report import Report
 
-__all__ = ["check_torch"]
+__all__ = ["autograd_pair", "check_torch", "numpy_pair"]
+
+COMPLEX_REFUSED = ("torch code is checked by finite differences: the complex step does not "
+                   "pass through torch operations")
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("check_torch needs torch: pip install torch (any recent version; see "
+                          "https://pytorch.org for a CPU-only build)") from exc
+    return torch
+
+
+class _Conversion:
+    """numpy arrays in, tensors to the user's code, numpy arrays (in ``dtype``) back."""
+
+    def __init__(self, device: str) -> None:
+        self.torch = _torch()
+        self.device = device
+        self.written: list[tuple[np.ndarray, Any]] = []  # copies to bring back (not on the CPU)
+
+    def tensor(self, value: Any) -> Any:
+        torch = self.torch
+        if isinstance(value, np.ndarray):
+            if np.iscomplexobj(value):
+                raise TypeError(COMPLEX_REFUSED)
+            if value.dtype.kind not in "fiub":
+                return value
+            if self.device == "cpu" and value.flags.writeable and all(s >= 0 for s in value.strides):
+                return torch.from_numpy(value)
+            t = torch.tensor(np.ascontiguousarray(value), device=self.device)
+            if value.flags.writeable:
+                self.written.append((value, t))
+            return t
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, np.floating):
+            return float(value)
+        if isinstance(value, dict):
+            return {k: self.tensor(v) if isinstance(v, np.ndarray) else v for k, v in value.items()}
+        if isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
+            return type(value)(self.tensor(v) for v in value)
+        return value
+
+    def bring_back(self, given: list[Any], handed: list[Any], before: list[Any]) -> None:
+        """Writes into tensors off the CPU, and what the code stored in dict arguments
+        (``before`` holds each handed dict's values as they were handed)."""
+        for array, t in self.written:
+            np.copyto(array, t.detach().cpu().numpy())
+        self.written.clear()
+        for mine, theirs, then in zip(given, handed, before):
+            if isinstance(mine, dict) and isinstance(theirs, dict) and then is not None:
+                for key, value in theirs.items():
+                    if key not in then or value is not then[key]:
+                        mine[key] = self.array(value, None)
+
+    def array(self, value: Any, dtype: Any) -> Any:
+        torch = self.torch
+        if isinstance(value, torch.Tensor):
+            out = value.detach().cpu().resolve_conj().numpy().copy()
+            if dtype is not None and out.dtype.kind == "f" and out.dtype != dtype:
+                out = out.astype(dtype)
+            return out
+        return value
+
+
+def _dtype_of(args: tuple[Any, ...]) -> Any:
+    floats = [a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    return np.result_type(*floats) if floats else None
+
+
+def numpy_pair(
+    forward: Callable[..., Any],
+    backward: Callable[..., Any] | None,
+    *,
+    device: str = "cpu",
+    watch: Any = None,
+    label: str | None = None,
+) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+    """``forward``/``backward`` on tensors as functions on numpy arrays (see the module).
+
+    ``backward=None`` is a loss ``loss(x, ...) -> (loss, dx)``. ``watch`` is a torch
+    function mode entered around every call (:class:`gradcheck.devices.TensorWatch`).
+    ``label`` names the functions (``Linear``: ``Linear.forward``/``Linear.backward``).
+    """
+
+    def call(fn: Callable[..., Any], args: tuple[Any, ...], outputs: slice) -> Any:
+        conversion = _Conversion(device)
+        handed = [conversion.tensor(a) for a in args]
+        before = [dict(h) if isinstance(h, dict) else None for h in handed]
+        with watch if watch is not None else contextlib.nullcontext():
+            result = fn(*handed)
+        conversion.bring_back(list(args), handed, before)
+        dtype = _dtype_of(args)
+        if isinstance(result, (tuple, list)):
+            items = list(result)
+            items[outputs] = [conversion.array(v, dtype) for v in items[outputs]]
+            return tuple(items)
+        return conversion.array(result, dtype)
+
+    def forward_np(*args: Any) -> Any:
+        return call(forward, args, slice(None) if backward is None else slice(0, -1))
+
+    _name(forward_np, forward, label, "forward")
+    if backward is None:
+        return forward_np, None
+
+    def backward_np(*args: Any) -> Any:
+        return call(backward, args, slice(None))
+
+    _name(backward_np, backward, label, "backward")
+    return forward_np, backward_np
+
+
+def _name(wrapper: Callable[..., Any], fn: Callable[..., Any], label: str | None, role: str) -> None:
+    functools.update_wrapper(wrapper, fn)
+    name = getattr(fn, "__name__", role)
+    wrapper.__name__ = f"{label}.{name}" if label else name
+
+
+def autograd_pair(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``fn(*tensors) -> tensor(s)`` (an autograd Function's ``apply``) as a pair on tensors:
+    the forward keeps the graph in its cache, the backward is torch's autograd through it."""
+    torch = _torch()
+
+    def forward(*args: Any) -> tuple[Any, ...]:
+        leaves = [a.detach().requires_grad_(True) if isinstance(a, torch.Tensor) and a.is_floating_point()
+                  else a for a in args]
+        with torch.enable_grad():
+            out = fn(*leaves)
+        outs = out if isinstance(out, tuple) else (out,)
+        return (*[o.detach() for o in outs], (leaves, outs))
+
+    def backward(*args: Any) -> tuple[Any, ...]:
+        *douts, (leaves, outs) = args
+        wrt = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
+        grads = torch.autograd.grad(outs, wrt, grad_outputs=douts, allow_unused=True, retain_graph=True)
+        return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt))
+
+    return forward, backward
 
 
 def check_torch(fn: Callable[..., Any], *inputs: np.ndarray, **options: Any) -> Report:
     """Check ``fn(*tensors) -> tensor or tuple of tensors`` on numpy ``inputs``.
 
-    Floating-point inputs become tensors that require gradients; options are those of
-    :func:`gradcheck.check_layer`.
+    Floating-point inputs become tensors that require gradients; the gradients torch's
+    autograd computes through ``fn``'s own ``backward`` are checked against numerical
+    derivatives of its forward. Options are those of :func:`gradcheck.check_layer`.
     """
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError("check_torch needs torch: pip install torch (any recent version; "
-                          "see https://pytorch.org for a CPU-only build)") from exc
-
-    def to_tensor(a: Any) -> Any:
-        if isinstance(a, np.ndarray):
-            t = torch.from_numpy(np.ascontiguousarray(a).copy())
-            if np.issubdtype(a.dtype, np.floating):
-                t.requires_grad_(True)
-            return t
-        return a
-
-    def forward(*args: Any) -> tuple[Any, ...]:
-        tensors = [to_tensor(a) for a in args]
-        with torch.enable_grad():
-            out = fn(*tensors)
-        outs = out if isinstance(out, tuple) else (out,)
-        arrays = tuple(o.detach().numpy().copy() for o in outs)
-        return (*arrays, (tensors, outs))
-
-    def backward(*args: Any) -> tuple[np.ndarray, ...]:
-        *douts, (tensors, outs) = args
-        wrt = [t for t in tensors if isinstance(t, torch.Tensor) and t.requires_grad]
-        grads = torch.autograd.grad(
-            outs, wrt, grad_outputs=[torch.from_numpy(np.ascontiguousarray(d)) for d in douts],
-            allow_unused=True,
-        )
-        return tuple(
-            np.zeros(t.shape, dtype=t.detach().numpy().dtype) if g is None else g.detach().numpy().copy()
-            for g, t in zip(grads, wrt)
-        )
+    from gradcheck.check import check_layer
 
     owner = getattr(fn, "__self__", None)
-    forward.__name__ = str(getattr(owner, "__name__", None) or getattr(fn, "__name__", "torch_function"))
+    label = str(getattr(owner, "__name__", None) or getattr(fn, "__name__", "torch_function"))
+    forward_t, backward_t = autograd_pair(fn)
+    forward, backward = numpy_pair(forward_t, backward_t)
+    assert backward is not None
+    forward.__name__ = label
     forward.__signature__ = _signature(fn, len(inputs))  # type: ignore[attr-defined]
     return check_layer(forward, backward, *inputs, **options)
 

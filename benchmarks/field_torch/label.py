@@ -1,0 +1,232 @@
+"""Label each torch-course layer class independently of gradcheck, with torch autograd.
+
+``python -m benchmarks.field_torch.label DIR [--out benchmarks/field_torch/labels.json]``
+
+Every file is imported in its own subprocess (stand-in helper modules on the path). Each
+layer class gets six float64 cases inside the course's contract; its forward is compared
+with a torch reference (``torch.nn.functional`` or plain tensor ops) at rtol 1e-6 of the
+output's largest entry, and each gradient from ``backward`` with torch's autograd of
+``sum(dout * reference(inputs))`` at rtol 1e-5 of the gradient's largest entry. Dropout:
+train-mode outputs must be 0 or ``x / (1 - p)`` (p drops a unit, as the course says) with a
+plausible kept fraction, and ``dx = dout * out / x``. Batch norm: running statistics after
+one train call must be ``(1 - momentum) * batch statistic``; test mode is forward-only.
+Labels: ``correct``, ``wrong`` (with why), ``unimplemented`` (NotImplementedError or None).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CLASSES = ("Linear", "ReLU", "Linear_ReLU", "Dropout", "Conv", "MaxPool", "Conv_ReLU", "Conv_ReLU_Pool",
+           "BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm")
+
+
+def _cases(name: str, gen: Any) -> list[tuple[tuple[Any, ...], Any]]:
+    """``(args, reference)`` pairs; ``reference(*differentiable args) -> out``."""
+    import torch
+    import torch.nn.functional as F
+
+    def t(*shape: int) -> Any:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    def away(*shape: int) -> Any:  # no entry near a ReLU kink
+        x = t(*shape)
+        return x + 0.2 * torch.sign(x)
+
+    out = []
+    for k in range(6):
+        n = 2 + k % 3
+        stride, pad = (1, 1) if k % 3 == 0 else (2, 0) if k % 3 == 1 else (1, 2)
+        hh = 3 if stride == 1 else 2
+        size = 6 if stride == 2 else 5
+        conv = {"stride": stride, "pad": pad}
+        pool = {"pool_height": 2, "pool_width": 2, "stride": 1 + k % 2}
+
+        def conv_ref(x: Any, w: Any, b: Any, c: Any = conv) -> Any:
+            return F.conv2d(x, w, b, stride=c["stride"], padding=c["pad"])
+
+        if name in ("Linear", "Linear_ReLU"):
+            act = torch.relu if name == "Linear_ReLU" else (lambda v: v)
+            x, w, b = t(n, 2, 3), t(6, 4), t(4)
+            out.append(((x, w, b), lambda x, w, b, act=act: act(x.reshape(x.shape[0], -1) @ w + b)))
+        elif name == "ReLU":
+            out.append(((away(n, 3, 2),), torch.relu))
+        elif name in ("Conv", "Conv_ReLU"):
+            act = torch.relu if name == "Conv_ReLU" else (lambda v: v)
+            args = (t(n, 2, size, size), t(3, 2, hh, hh), t(3), conv)
+            out.append((args, lambda x, w, b, act=act, ref=conv_ref: act(ref(x, w, b))))
+        elif name == "Conv_ReLU_Pool":
+            c2 = {"stride": 1, "pad": 1}
+            p2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
+            args = (t(n, 2, 4, 4), t(3, 2, 3, 3), t(3), c2, p2)
+            out.append((args, lambda x, w, b, ref=conv_ref, c2=c2:
+                        F.max_pool2d(torch.relu(ref(x, w, b, c2)), 2, 2)))
+        elif name == "MaxPool":
+            out.append(((t(n, 2, 5, 5), pool), lambda x, p=pool: F.max_pool2d(x, 2, p["stride"])))
+        elif name in ("BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm"):
+            spatial = name == "SpatialBatchNorm"
+            c = 3
+            x = t(n + 2, c, 2, 3) * 2 + 1 if spatial else t(n + 2, c) * 2 + 1
+            eps = 1e-5 if k < 5 else 1e-3
+            args = (x, t(c), t(c), {"mode": "train", "eps": eps})
+            dims = (0, 2, 3) if spatial else (0,)
+            shape = (1, c, 1, 1) if spatial else (1, c)
+
+            def bn(x: Any, g: Any, b: Any, dims: Any = dims, shape: Any = shape, eps: float = eps) -> Any:
+                mean = x.mean(dim=dims, keepdim=True)
+                var = x.var(dim=dims, unbiased=False, keepdim=True)
+                return (x - mean) / torch.sqrt(var + eps) * g.reshape(shape) + b.reshape(shape)
+
+            out.append((args, bn))
+    return out
+
+
+def _compare(got: Any, want: Any, rtol: float) -> str:
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        return f"returned {type(got).__name__}"
+    if tuple(got.shape) != tuple(want.shape):
+        return f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    scale = float(want.abs().max()) if want.numel() else 0.0
+    err = float((got.double() - want).abs().max()) if want.numel() else 0.0
+    return "" if err <= rtol * max(scale, 1e-12) else f"error {err:.2e} of scale {scale:.2e}"
+
+
+def _judge(cls: Any, name: str) -> dict[str, Any]:
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    if name == "Dropout":
+        return _judge_dropout(cls)
+    backward = getattr(cls, "backward_alt" if name.endswith("backward_alt") else "backward")
+    for args, reference in _cases(name.split(".")[0], gen):
+        wrt = [a for a in args if isinstance(a, torch.Tensor)]
+        out, cache = cls.forward(*[a.clone() if isinstance(a, torch.Tensor) else dict(a) for a in args])
+        leaves = [a.clone().requires_grad_(True) for a in wrt]
+        want = reference(*leaves)
+        problem = _compare(out, want.detach(), 1e-6)
+        if problem:
+            return {"label": "wrong", "why": f"forward: {problem}"}
+        dout = torch.randn(want.shape, generator=gen, dtype=torch.float64)
+        expected = torch.autograd.grad((want * dout).sum(), leaves)
+        grads = backward(dout.clone(), cache)
+        grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+        if len(grads) != len(expected):
+            return {"label": "wrong", "why": f"{len(grads)} gradients, expected {len(expected)}"}
+        for i, (g, e) in enumerate(zip(grads, expected)):
+            problem = _compare(g, e, 1e-5)
+            if problem:
+                return {"label": "wrong", "why": f"gradient {i}: {problem}"}
+        if "BatchNorm" in name:
+            problem = _running_stats(cls, args)
+            if problem:
+                return {"label": "wrong", "why": problem}
+    return {"label": "correct"}
+
+
+def _running_stats(cls: Any, args: tuple[Any, ...]) -> str:
+    x, gamma, beta, param = args
+    param = dict(param)
+    cls.forward(x.clone(), gamma, beta, param)
+    dims = (0, 2, 3) if x.ndim == 4 else (0,)
+    want = 0.1 * x.mean(dim=dims)
+    got = param.get("running_mean")
+    problem = "not stored" if got is None else _compare(got.reshape(want.shape), want, 1e-6)
+    if problem:
+        return f"running_mean: {problem}"
+    param["mode"] = "test"
+    out, _ = cls.forward(x.clone(), gamma, beta, param)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    test = ((x - param["running_mean"].reshape(shape)) / (param["running_var"].reshape(shape)
+            + param.get("eps", 1e-5)).sqrt() * gamma.reshape(shape) + beta.reshape(shape))
+    problem = _compare(out, test, 1e-6)
+    return f"test-mode forward: {problem}" if problem else ""
+
+
+def _judge_dropout(cls: Any) -> dict[str, Any]:
+    import torch
+
+    gen = torch.Generator().manual_seed(1)
+    for p in (0.25, 0.6):
+        x = torch.randn(400, 25, generator=gen, dtype=torch.float64) + 3.0
+        out, cache = cls.forward(x.clone(), {"mode": "train", "p": p, "seed": 7})
+        kept = (out != 0)
+        scaled = (out[kept] - x[kept] / (1 - p)).abs().max() if kept.any() else torch.tensor(0.0)
+        if float(scaled) > 1e-6 * float(x.abs().max() / (1 - p)):
+            return {"label": "wrong", "why": f"p={p}: kept entries are not x / (1 - p)"}
+        fraction = float(kept.double().mean())
+        if abs(fraction - (1 - p)) > 0.05:
+            return {"label": "wrong", "why": f"p={p}: kept fraction {fraction:.3f}, expected {1 - p}"}
+        dout = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+        problem = _compare(cls.backward(dout.clone(), cache), dout * out / x, 1e-5)
+        if problem:
+            return {"label": "wrong", "why": f"p={p} backward: {problem}"}
+    test, _ = cls.forward(x.clone(), {"mode": "test", "p": 0.5})
+    problem = _compare(test, x, 1e-12)
+    return {"label": "wrong", "why": f"test mode: {problem}"} if problem else {"label": "correct"}
+
+
+def label_file(path: str) -> dict[str, Any]:
+    """Labels of every layer class ``path`` defines (runs inside the subprocess)."""
+    import importlib.util
+
+    import torch
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(Path(path).parent))
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    labels: dict[str, Any] = {}
+    for name in CLASSES:
+        cls = vars(module).get(name.split(".")[0])
+        if not isinstance(cls, type) or cls.__module__ != module.__name__:
+            continue
+        if name.endswith("backward_alt") and not hasattr(cls, "backward_alt"):
+            continue
+        try:
+            labels[name] = _judge(cls, name)
+        except NotImplementedError:
+            labels[name] = {"label": "unimplemented"}
+        except Exception as exc:  # the student's code may raise anything
+            unimplemented = isinstance(exc, (TypeError, AttributeError)) and "None" in str(exc)
+            labels[name] = {"label": "unimplemented" if unimplemented else "wrong",
+                            "why": f"raised {type(exc).__name__}: {exc}"[:200]}
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.field_torch.label")
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--out", type=Path, default=HERE / "labels.json")
+    args = parser.parse_args(argv)
+    stubs = str(args.dir / "_stubs")
+    labels = {}
+    for path in sorted(args.dir.glob("*/*.py")):
+        if path.parent.name == "_stubs":
+            continue
+        key = f"{path.parent.name}/{path.name}"
+        code = (f"import sys, json; sys.path.insert(0, {stubs!r}); "
+                "from benchmarks.field_torch.label import label_file; "
+                f"print(json.dumps(label_file({str(path)!r})))")
+        try:
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+            labels[key] = json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else \
+                {"_import_error": run.stderr.strip().splitlines()[-1:]}
+        except (subprocess.TimeoutExpired, IndexError, json.JSONDecodeError) as exc:
+            labels[key] = {"_import_error": [f"{type(exc).__name__}"]}
+        print(key, {k: v["label"] for k, v in labels[key].items() if isinstance(v, dict)}, file=sys.stderr)
+    args.out.write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""The layer classes of Michigan's EECS 498/598 (torch tensors), mapped to the specs.
+
+Students write ``Linear.forward(x, w, b) -> (out, cache)`` and ``Linear.backward(dout,
+cache) -> (dx, dw, db)`` as static methods; each class is checked against the spec of the
+same layer (its cases, its reference), under the course's conventions: dropout's ``p`` is
+the probability of *dropping* a unit in every year of this course.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gradcheck.specs._registry import Spec
+
+__all__ = ["CLASS_LAYERS", "COURSE_CODE", "NOT_CHECKED", "course_spec"]
+
+# class name -> (spec, forward method, backward method) for each pair it holds
+CLASS_LAYERS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "Linear": (("affine", "forward", "backward"),),
+    "ReLU": (("relu", "forward", "backward"),),
+    "Linear_ReLU": (("affine_relu", "forward", "backward"),),
+    "Dropout": (("dropout", "forward", "backward"),),
+    "Conv": (("conv", "forward", "backward"),),
+    "MaxPool": (("max_pool", "forward", "backward"),),
+    "Conv_ReLU": (("conv_relu", "forward", "backward"),),
+    "Conv_ReLU_Pool": (("conv_relu_pool", "forward", "backward"),),
+    "BatchNorm": (("batchnorm", "forward", "backward"), ("batchnorm_alt", "forward", "backward_alt")),
+    "SpatialBatchNorm": (("spatial_batchnorm", "forward", "backward"),),
+}
+
+# The course's own classes (torch's autograd inside): not the student's work.
+COURSE_CODE = frozenset({"FastConv", "FastConvWB", "FastMaxPool"})
+
+# Classes of the course that gradcheck does not check yet, with the reason.
+NOT_CHECKED = {
+    "Linear_BatchNorm_ReLU": "no reference for this sandwich yet",
+    "Conv_BatchNorm_ReLU": "no reference for this sandwich yet",
+    "Conv_BatchNorm_ReLU_Pool": "no reference for this sandwich yet",
+    "TwoLayerNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
+    "FullyConnectedNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
+    "ThreeLayerConvNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
+    "DeepConvNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
+}
+
+
+def course_spec(spec: Spec) -> Spec:
+    """``spec`` under this course's conventions (the first convention is the current one)."""
+    if spec.name == "dropout" and len(spec.conventions) == 2:
+        keep, drop = spec.conventions
+        drop = dataclasses.replace(drop, name="p is the probability of DROPPING a unit (EECS 498/598)")
+        keep = dataclasses.replace(keep, name="p is the probability of KEEPING a unit (CS231n since 2018)")
+        return dataclasses.replace(spec, conventions=(drop, keep))
+    return spec
