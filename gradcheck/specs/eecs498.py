@@ -9,8 +9,11 @@ the probability of *dropping* a unit in every year of this course.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
-from gradcheck.specs._registry import Spec
+from gradcheck.specs._registry import Convention, Spec
 
 __all__ = ["CLASS_LAYERS", "COURSE_CODE", "NOT_CHECKED", "course_spec"]
 
@@ -43,11 +46,28 @@ NOT_CHECKED = {
 }
 
 
+TORCH_MASK_RTOL = 1e-6  # a bool mask / (1 - p) is float32 in torch's default dtype
+
+
 def course_spec(spec: Spec) -> Spec:
     """``spec`` under this course's conventions (the first convention is the current one)."""
     if spec.name == "dropout" and len(spec.conventions) == 2:
         keep, drop = spec.conventions
-        drop = dataclasses.replace(drop, name="p is the probability of DROPPING a unit (EECS 498/598)")
-        keep = dataclasses.replace(keep, name="p is the probability of KEEPING a unit (CS231n since 2018)")
+        drop = dataclasses.replace(drop, name="p is the probability of DROPPING a unit (EECS 498/598)",
+                                   adapt=_float32_mask(drop))
+        keep = dataclasses.replace(keep, name="p is the probability of KEEPING a unit (CS231n since 2018)",
+                                   adapt=_float32_mask(keep))
         return dataclasses.replace(spec, conventions=(drop, keep))
     return spec
+
+
+def _float32_mask(convention: Convention) -> Callable[[Spec], Spec]:
+    """The convention's adaptation, with a dropout scale rounded to float32 admitted."""
+    def adapt(spec: Spec) -> Spec:
+        adapted = convention.apply(spec)
+        if adapted.forward_check is None:
+            return adapted
+        check: Any = adapted.forward_check
+        return dataclasses.replace(adapted, forward_check=partial(check,
+                                                                  scale_rtol=TORCH_MASK_RTOL))
+    return adapt

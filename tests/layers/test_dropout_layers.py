@@ -230,3 +230,26 @@ def test_forward_check_under_the_drop_convention_speaks_the_students_terms(rng):
     message = dropout_forward_check(case, [np.where(drop, 0, x / 0.3)], p_keeps=False)
     assert "x / (1 - p) (kept; the keep probability is 1 - p = 0.7 (p = 0.3 drops a unit))" in message
     assert dropout_forward_check(case, [np.where(drop, 0, x / 0.7)], p_keeps=True) is not None
+
+
+def _float32_mask_output(x, p, seed=0):
+    keep = np.random.default_rng(seed).random(x.shape) < p
+    return x * (keep.astype(np.float32) / np.float32(p))  # the scale 1/p rounded to float32
+
+
+def test_a_scale_rounded_to_float32_is_a_numpy_forward_bug_but_the_torch_course_idiom():
+    """A float64 numpy dropout whose mask is float32 (as a real 2020 student's) is wrong by
+    its labels; in torch a boolean mask divided by (1 - p) is float32 by default, and the
+    EECS 498/598 spec admits it."""
+    from gradcheck.specs.eecs498 import course_spec
+
+    x = np.random.default_rng(3).standard_normal((40, 50)) + 2.0
+    case = Case((x, {"p": 0.3, "mode": "train", "seed": 0}), {})
+    numpy_spec = get_spec("dropout")
+    rounded = [_float32_mask_output(x, 0.3)]
+    exact = [x * ((np.random.default_rng(0).random(x.shape) < 0.3) / 0.3)]
+    assert numpy_spec.forward_check(case, rounded) is not None
+    assert numpy_spec.forward_check(case, exact) is None
+    keeping = course_spec(numpy_spec).conventions[1].apply(numpy_spec)
+    assert keeping.forward_check(case, rounded) is None
+    assert keeping.forward_check(case, [x]) is not None  # nothing dropped: still caught
