@@ -31,7 +31,8 @@ from gradcheck.discover import Discovery, Match
 from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
-__all__ = ["Sandbox", "WorkerFailure", "check_isolated", "discover_isolated", "run_isolated"]
+__all__ = ["Sandbox", "WorkerFailure", "check_isolated", "discover_isolated", "reference_outcome",
+           "run_isolated"]
 
 _PRELOAD = ["gradcheck._worker", "gradcheck.candidate", "gradcheck.discover"]
 _context: Any = None
@@ -217,6 +218,20 @@ def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--
         raise WorkerFailure(memory or reason, output, with_tail=True)
 
 
+def reference_outcome(match: Match) -> Outcome:
+    """The verdict on a layer whose functions are the checker's own reference, imported:
+    FAILED, with that reason (checking it would only check the reference)."""
+    outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward), kind="layer")
+    outcome.forward = "FAILED"
+    outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
+    outcome.contract = ["reference_imported"]
+    outcome.forward_message = (
+        f"{match.forward} is imported from {match.config}: it hands in the checker's own "
+        "reference implementation instead of the student's code, so there is nothing of the "
+        "student's to check. Write the layer in the file itself.")
+    return outcome
+
+
 def _kill(proc: Any) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -242,6 +257,8 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
                    timeout_option: str = "--timeout", sandbox: Sandbox | None = None) -> Outcome:
     """Check one layer of ``path`` in a worker; a worker that dies is a failing outcome,
     and so is one that ran out of the ``sandbox``'s memory."""
+    if match.kind == "reference":
+        return reference_outcome(match)
     task = {"kind": "check", "target": path, "spec": match.spec, "forward": match.forward,
             "backward": match.backward, "options": options.to_dict(), "match_kind": match.kind,
             "config": match.config}

@@ -283,3 +283,32 @@ def test_layer_mapping_errors_name_the_option(tmp_path, capsys, args, message):
 def test_layer_mapping_needs_a_path(capsys):
     assert run("check", "--layer", "affine=fc_fwd,fc_bwd")[0] == 2
     assert "--layer affine=fc_fwd,fc_bwd: name a PATH whose functions these are" in capsys.readouterr().err
+
+
+def test_a_file_that_hands_in_the_checkers_reference_fails_with_that_reason(tmp_path):
+    """Importing the reference used to be "no layers found" (exit 2); a file that hands in
+    the checker's own answer fails, named, while its own layers are checked as usual."""
+    only_reference = tmp_path / "copied.py"
+    only_reference.write_text("from reference_layers import affine_forward, affine_backward\n")
+    out = tmp_path / "copied.json"
+    status, text = run("check", str(only_reference), "--examples", "2", "--json", str(out))
+    assert status == 1, text
+    assert "hands in the checker's own reference implementation" in text
+    layer = json.loads(out.read_text())["layers"][0]
+    assert (layer["layer"], layer["passed"], layer["forward"]) == ("affine", False, "FAILED")
+    assert "reference_imported" in layer["contract_violations"]
+
+    mixed = tmp_path / "mixed.py"
+    mixed.write_text(
+        "import numpy as np\n"
+        "from reference_layers import relu_forward, relu_backward\n\n"
+        "def affine_forward(x, w, b):\n"
+        "    return x.reshape(x.shape[0], -1) @ w + b, (x, w, b)\n\n"
+        "def affine_backward(dout, cache):\n"
+        "    x, w, b = cache\n"
+        "    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)\n"
+    )
+    out = tmp_path / "mixed.json"
+    status, text = run("check", str(mixed), "--examples", "2", "--json", str(out))
+    verdicts = {entry["layer"]: entry["passed"] for entry in json.loads(out.read_text())["layers"]}
+    assert status == 1 and verdicts == {"affine": True, "relu": False}, text
