@@ -82,10 +82,20 @@ def _package_root(path: str) -> tuple[str, str]:
     """``(sys.path entry, dotted module name)`` for a file, honouring enclosing packages."""
     directory, filename = os.path.split(os.path.abspath(path))
     parts = [os.path.splitext(filename)[0]]
-    while os.path.exists(os.path.join(directory, "__init__.py")):
+    while _in_package(directory):
         directory, package = os.path.split(directory)
         parts.insert(0, package)
     return directory, ".".join(parts)
+
+
+def _in_package(directory: str) -> bool:
+    """A package folder: one with ``__init__.py``, or a folder without one inside a package
+    (a namespace sub-package: Python 3 imports ``cs231n.classifiers.fc_net`` when only
+    ``cs231n/`` has an ``__init__.py``, as some course years ship it)."""
+    if os.path.exists(os.path.join(directory, "__init__.py")):
+        return True
+    parent = os.path.dirname(directory)
+    return parent != directory and os.path.exists(os.path.join(parent, "__init__.py"))
 
 
 def load_target(target: str, *, python2: bool = False) -> ModuleType:
@@ -104,6 +114,9 @@ def load_target(target: str, *, python2: bool = False) -> ModuleType:
             root, name = _package_root(target)
             if root not in sys.path:
                 sys.path.insert(0, root)
+            own = os.path.dirname(os.path.abspath(target))
+            if not os.path.exists(os.path.join(own, "__init__.py")) and own not in sys.path:
+                sys.path.insert(1, own)  # a namespace sub-package's siblings, imported absolutely
             if "." in name and not python2:
                 return importlib.import_module(name)
             loader = Python2Loader(name, os.path.abspath(target)) if python2 else None

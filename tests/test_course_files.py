@@ -177,3 +177,19 @@ def test_missing_dependency_lines():
 def test_empty_directory_is_a_usage_error(tmp_path, capsys):
     assert main(["check", str(tmp_path)]) == 2
     assert "no file gradcheck knows in it" in capsys.readouterr().err
+
+
+def test_a_classifier_folder_without_init_imports_inside_its_package(tmp_path):
+    """Some course years ship cs231n/classifiers/ without __init__.py (a namespace package
+    in Python 3): its files' relative imports used to fail ("no known parent package")."""
+    package = tmp_path / "cs231n"
+    (package / "classifiers").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("def scale(x):\n    return 2.0 * x\n")
+    (package / "classifiers" / "twice.py").write_text(
+        "from ..helpers import scale\n\n\n"
+        "def relu_forward(x):\n    return scale(x) * (x > 0) / 2.0, x\n\n\n"
+        "def relu_backward(dout, cache):\n    return dout * (cache > 0)\n")
+    status, layers = run_json(tmp_path, package / "classifiers" / "twice.py")
+    assert status == 0, layers
+    assert {layer for _, layer in layers} == {"relu"}
