@@ -82,6 +82,7 @@ def test_write_into_dout_is_a_warning(buggy):
     outcome = _check(buggy, "ReLU")
     assert outcome.verdict == "warning"
     assert [w["kind"] for w in outcome.warnings] == ["dout_mutated"]
+    assert "dout.clone()" in outcome.warnings[0]["message"]  # torch's words, not numpy's
 
 
 def test_tensor_without_device_is_a_device_warning_on_cpu(buggy):
