@@ -63,11 +63,9 @@ class Problem:
         return self.evaluations[0]
 
     def complete(self) -> None:
-        """Make the deferred contract calls (once), and give the numerics private copies
-        of the inputs to perturb."""
+        """Make the deferred contract calls (once)."""
         finish, self.finish = self.finish, None
         if finish is not None:
-            self.base = [b.copy() for b in self.base]
             finish()
 
     def stop(self, err: Stop | UserCodeError) -> None:

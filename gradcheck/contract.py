@@ -263,7 +263,8 @@ def dout_writes(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> li
             found.append(Violation(
                 "dout_mutated",
                 f"backward wrote into the upstream gradient {label}: {describe_mutation(b, a)}. "
-                "Never modify dout in place (dx = dout.copy(); dx[mask] = 0).",
+                "Never modify dout in place (dx = dout.copy(), or dout.clone() in torch; "
+                "dx[mask] = 0).",
             ))
     return found
 

@@ -248,6 +248,9 @@ def _repeat_calls(pair: _Pair) -> None:
     """Forward again (it must repeat itself) and ``backward(2 * dout)`` on its cache (must
     be exactly twice the first gradients); then arm the round-off measurement."""
     problem, violations = pair.problem, pair.problem.violations
+    # The thorough path perturbs the inputs: private copies now (until here ``base`` could
+    # be the caller's own arrays, only read).
+    problem.base = [b.copy() for b in problem.base]
     # Arrays the first calls left untouched can serve the second forward; dicts are
     # copied again (a forward may write into them, as batchnorm does).
     reuse = None if pair.copy_inputs else [
