@@ -100,7 +100,11 @@ def _own_frame(filename: str) -> bool:
 
 
 def user_traceback(exc: BaseException) -> str:
-    """The traceback of ``exc`` without gradcheck's own frames or the import machinery's."""
+    """The traceback of ``exc`` without gradcheck's own frames or the import machinery's
+    (the worker's own record of it, for an error raised by code in the worker process)."""
+    remote = getattr(exc, "remote_traceback", None)
+    if isinstance(remote, str) and remote:
+        return remote
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not _own_frame(frame.filename)]
     lines = traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)

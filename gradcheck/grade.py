@@ -78,12 +78,14 @@ class Row:
     seconds: float = 0.0
     report: str = ""  # the whole report, as the command line prints it
     outcome: dict[str, Any] | None = None
+    flag: str = ""  # "reference_imported": hands in the checker's own reference
+
 
     def to_dict(self) -> dict[str, Any]:
         return {"student": self.student, "file": self.file, "layer": self.layer,
                 "verdict": self.verdict, "gradients": self.gradients, "diagnosis": self.diagnosis,
-                "case": self.case, "seconds": round(self.seconds, 2), "report": self.report,
-                "result": self.outcome}
+                "case": self.case, "seconds": round(self.seconds, 2), "flag": self.flag,
+                "report": self.report, "result": self.outcome}
 
 
 def students(folder: str) -> list[Student]:
@@ -196,7 +198,8 @@ def _row(student: Student, path: str, outcome: Outcome) -> Row:
     return Row(student.name, _file_label(student, path), outcome.spec, _VERDICT[outcome.verdict],
                gradients=" ".join(f"d{k}:{v}" for k, v in outcome.gradients.items()),
                diagnosis=_diagnosis(outcome), case=outcome.failing_case or "",
-               seconds=outcome.seconds, report=_report(outcome), outcome=outcome.to_dict())
+               seconds=outcome.seconds, report=_report(outcome), outcome=outcome.to_dict(),
+               flag="reference_imported" if "reference_imported" in outcome.contract else "")
 
 
 Progress = Callable[[Student, list[Row], int, int], None]  # student, rows, tasks done, tasks

@@ -19,7 +19,7 @@ from gradcheck.grade import SEPARATOR, VERDICTS, Row
 
 __all__ = ["CSV_COLUMNS", "cause", "common_causes", "write_csv", "write_html", "write_json"]
 
-CSV_COLUMNS = ("student", "file", "layer", "verdict", "gradients", "diagnosis", "case", "seconds")
+CSV_COLUMNS = ("student", "file", "layer", "verdict", "gradients", "diagnosis", "case", "seconds", "flag")
 
 # (pattern in a diagnosis, the cause as "N of M students ..." reads it), first match wins
 _CAUSES = (
@@ -86,7 +86,7 @@ def write_csv(rows: list[Row], path: str) -> None:
         writer.writerow(CSV_COLUMNS)
         for row in rows:
             writer.writerow([row.student, row.file, row.layer, row.verdict, row.gradients,
-                             row.diagnosis, row.case, f"{row.seconds:.2f}"])
+                             row.diagnosis, row.case, f"{row.seconds:.2f}", row.flag])
 
 
 def write_json(rows: list[Row], path: str, header: dict[str, Any]) -> None:
@@ -104,7 +104,7 @@ th.layer{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
 td.passed{background:#b7e1b0}td.warning{background:#f6e08a}td.failed{background:#f2a3a3}
 td.error{background:#c9b2e0}td.missing{background:#eee;color:#888}
 summary{cursor:pointer}pre{white-space:pre-wrap;font-size:12px;max-width:70em}
-section{margin-top:1em}details:target{outline:2px solid #36c}"""
+section{margin-top:1em}details:target{outline:2px solid #36c}.flag{color:#a00;font-weight:bold}"""
 # a cell's link opens the report it points to
 _SCRIPT = ("<script>function openHash(){var d=document.getElementById(location.hash.slice(1));"
            "if(d&&d.tagName==='DETAILS'){d.open=true;}}"
@@ -145,8 +145,16 @@ def _cell(rows: list[Row], indices: list[int]) -> str:
         return "<td class='missing' title='not found'>-</td>"
     verdict = max((rows[i].verdict for i in indices), key=_WORST.__getitem__)
     links = " ".join(f"<a href='#r{i}' title='{html.escape(rows[i].diagnosis or rows[i].verdict)}'>"
-                     f"{html.escape(rows[i].verdict)}</a>" for i in indices)
+                     f"{html.escape(rows[i].verdict)}</a>" + _flag(rows[i]) for i in indices)
     return f"<td class='{verdict}'>{links}</td>"
+
+
+def _flag(row: Row) -> str:
+    """A mark on a cell whose layer hands in the checker's own reference."""
+    if not row.flag:
+        return ""
+    return (" <span class='flag' title='imports the checker&apos;s reference implementation'>"
+            "&#9873; reference</span>")
 
 
 def _causes_html(rows: list[Row]) -> list[str]:

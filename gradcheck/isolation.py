@@ -1,11 +1,13 @@
 """Running somebody's code in a separate process with a time limit.
 
 The checker itself must survive anything the checked code does: raise, return garbage,
-loop forever, call ``sys.exit`` or ``os._exit``, or crash the interpreter. Each task runs
-in its own process, forked from a ``multiprocessing`` fork server that has gradcheck,
-numpy and hypothesis imported already (so a task starts in milliseconds, not a second),
-and is killed when its time is up. What comes back is either the task's JSON result or
-a reason the process produced none, each with what the checked code printed.
+loop forever, call ``sys.exit`` or ``os._exit``, crash the interpreter, or tamper with
+the checker's own classes. Each task runs in a judge process (:mod:`gradcheck.judge`),
+forked from a ``multiprocessing`` fork server that has gradcheck, numpy and hypothesis
+imported already (so a task starts in milliseconds, not a second); the judge forks the
+worker that imports the checked code and decides the verdict from its answers. Both are
+killed when the time is up. What comes back is either the judge's JSON result, through a
+pipe, or a reason there is none, each with what the checked code printed.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.spawn as mp_spawn
 import os
 import re
-import resource
 import signal
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +37,7 @@ from gradcheck.specs import get_spec
 __all__ = ["Sandbox", "WorkerFailure", "check_isolated", "discover_isolated", "reference_outcome",
            "run_isolated"]
 
-_PRELOAD = ["gradcheck._worker", "gradcheck.candidate", "gradcheck.discover"]
+_PRELOAD = ["gradcheck.judge", "gradcheck.worker_server"]
 _context: Any = None
 _lock = threading.RLock()
 
@@ -148,22 +151,21 @@ def _captured(path: str) -> str:
     return text
 
 
-def _child(task_path: str, result_path: str, log_path: str, sandbox: Sandbox | None = None) -> None:
+def _child(task_path: str, conn: Any, log_path: str) -> None:
     # line-buffered: what was printed before a crash of the interpreter is in the file
     log = open(log_path, "w", encoding="utf-8", buffering=1)  # lives as long as the process
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
     _close_stdin()
-    os.setsid()
-    if sandbox is not None and sandbox.fresh_cwd:
-        os.chdir(tempfile.mkdtemp(prefix="cwd-", dir=os.path.dirname(task_path)))
-    if sandbox is not None and sandbox.memory_mb is not None:
-        limit = sandbox.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from gradcheck._worker import main
+    os.setsid()  # the judge and its worker: one process group, killed together
+    from gradcheck.judge import judge
 
-    main([task_path, result_path])
+    with open(task_path, encoding="utf-8") as fh:
+        task = json.load(fh)
+    warnings.simplefilter("ignore")
+    result = judge(task, close=(conn.fileno(),))
+    conn.send_bytes(json.dumps(result).encode("utf-8"))
     log.flush()
 
 
@@ -176,46 +178,73 @@ def _close_stdin() -> None:
 
 def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--timeout",
                  sandbox: Sandbox | None = None) -> dict[str, Any]:
-    """Run ``task`` in a fresh process; raise :class:`WorkerFailure` when it gives no result.
+    """Run ``task`` in a judge process (which runs the checked code in a worker of its
+    own); raise :class:`WorkerFailure` when it gives no result.
 
     The result's ``"output"`` is what the checked code printed. ``timeout_option`` is how
     the caller's face names the limit (``--gradcheck-timeout`` in pytest), for the message
     of a task that runs out of time; ``sandbox`` adds a memory limit and a fresh working
-    directory.
+    directory for the worker. The result comes back through a pipe only the judge holds:
+    the worker has no way to it, and no file it could forge.
     """
     ctx = _get_context()
-    with tempfile.TemporaryDirectory(prefix="gradcheck-") as tmp:
+    # the checked code may write into this folder too: a failed clean-up is not our crash
+    with tempfile.TemporaryDirectory(prefix="gradcheck-", ignore_cleanup_errors=True) as tmp:
         task_path = os.path.join(tmp, "task.json")
-        result_path = os.path.join(tmp, "result.json")
         log_path = os.path.join(tmp, "output.log")
+        if sandbox is not None:
+            task = {**task, "sandbox": {"memory_mb": sandbox.memory_mb,
+                                        "fresh_cwd": tmp if sandbox.fresh_cwd else None}}
         with open(task_path, "w", encoding="utf-8") as fh:
             json.dump(task, fh)
-        proc = ctx.Process(target=_child, args=(task_path, result_path, log_path, sandbox),
-                           daemon=True)
+        receiver, sender = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(task_path, sender, log_path), daemon=False)
         with _lock, _without_main_fixup():
             proc.start()
-        proc.join(timeout)
-        if proc.is_alive():
+        sender.close()
+        result, ended = _receive(receiver, proc, timeout)
+        if result is None and not ended:
             _kill(proc)
             raise WorkerFailure(
                 f"timed out after {timeout:g} s: an endless loop, or a layer too slow for "
                 f"its generated cases (raise the limit with {timeout_option})", _captured(log_path)
             )
+        _kill(proc)
         output = _captured(log_path)
-        if os.path.exists(result_path) and os.path.getsize(result_path):
-            with open(result_path, encoding="utf-8") as fh:
-                result: dict[str, Any] = json.load(fh)
+        if result is not None and "gone" not in result:
             result["output"] = output
             return result
-        code = proc.exitcode if proc.exitcode is not None else -1
-        if code < 0:
-            number = -code
-            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-            reason = f"crashed the Python interpreter ({name})"
-        else:
-            reason = f"ended the Python process with exit status {code} (os._exit, or a crash)"
+        reason = str(result["gone"]) if result is not None else _exit_reason(proc.exitcode)
         memory = sandbox.explain(output) if sandbox is not None else None
         raise WorkerFailure(memory or reason, output, with_tail=True)
+
+
+def _receive(receiver: Any, proc: Any, timeout: float) -> tuple[dict[str, Any] | None, bool]:
+    """The judge's result (``None`` when there is none), and whether the judge ended
+    rather than ran out of time."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            ready = multiprocessing.connection.wait([receiver, proc.sentinel], max(0.0, left))
+            if receiver in ready:
+                data: dict[str, Any] = json.loads(receiver.recv_bytes().decode("utf-8"))
+                return data, True
+            if ready or left <= 0:
+                return None, bool(ready)
+    except (EOFError, OSError, ValueError):
+        return None, True
+    finally:
+        receiver.close()
+
+
+def _exit_reason(code: int | None) -> str:
+    code = code if code is not None else -1
+    if code < 0:
+        number = -code
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        return f"crashed the Python interpreter ({name})"
+    return f"ended the Python process with exit status {code} (os._exit, or a crash)"
 
 
 def reference_outcome(match: Match) -> Outcome:
@@ -250,6 +279,8 @@ def discover_isolated(path: str, timeout: float, sandbox: Sandbox | None = None)
         error = str(result["import_error"])
         memory = sandbox.explain(error) if sandbox is not None else None
         return f"importing {path}: {memory}\n{error}" if memory else error
+    if not isinstance(result.get("discovery"), dict):
+        return f"importing {path}: the judge returned no list of layers (got {sorted(result)})"
     return Discovery.from_dict(result["discovery"])
 
 

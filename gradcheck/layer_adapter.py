@@ -127,20 +127,19 @@ class _Pair:
             return result
         return [None if g is None else np.divide(g, factor, dtype=np.float64) for g in result]
 
-    def evaluate(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """The outputs at ``values`` of the differentiable arguments (numeric side)."""
-        problem = self.problem
-        problem.evaluations[0] += 1
+    def _call(self, values: Sequence[np.ndarray]) -> list[Any]:
         diff = set(self.positions)
         call = [None if i in diff else copy_argument(a) for i, a in enumerate(self.pristine)]
         for pos, v in zip(self.positions, values):
             call[pos] = v.copy() if self.copy_inputs else v
-        result = call_user("forward", self.forward, *call)
+        return call
+
+    def _outputs(self, result: Any) -> list[np.ndarray]:
         try:
             outputs, _ = split_forward(result)
         except Stop as stop:
             raise UserCodeError("forward", TypeError(stop.args[0].message)) from None
-        problem.numeric_eps = max(dtype_eps(y.dtype) for y in outputs)
+        self.problem.numeric_eps = max(dtype_eps(y.dtype) for y in outputs)
         for j, (dout, y) in enumerate(zip(self.douts64, outputs)):
             if y.shape != dout.shape:
                 raise UserCodeError("forward", ValueError(
@@ -148,11 +147,40 @@ class _Pair:
                     "the original one"))
         return outputs
 
+    def evaluate(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The outputs at ``values`` of the differentiable arguments (numeric side)."""
+        self.problem.evaluations[0] += 1
+        return self._outputs(call_user("forward", self.forward, *self._call(values)))
+
     def objective(self, values: Sequence[np.ndarray]) -> complex:
+        return self._total(self.evaluate(values))
+
+    def _total(self, outputs: list[np.ndarray]) -> complex:
         total: complex = 0.0
-        for dout, y in zip(self.douts64, self.evaluate(values)):
+        for dout, y in zip(self.douts64, outputs):
             total += np.vdot(dout, y)
         return total
+
+    def evaluate_many(self, points: Sequence[Sequence[np.ndarray]]) -> list[list[np.ndarray]]:
+        """:meth:`evaluate` at each of ``points``, from one call of the forward's ``many``
+        (a forward in the worker process: one message for the lot)."""
+        self.problem.evaluations[0] += len(points)
+        many = getattr(self.forward, "many")  # noqa: B009 - only forwards that have it get here
+        results = call_user("forward", many, [self._call(v) for v in points])
+        return [self._outputs(r) for r in results]
+
+    def objectives(self, points: Sequence[Sequence[np.ndarray]]) -> list[complex]:
+        return [self._total(outputs) for outputs in self.evaluate_many(points)]
+
+
+class _Batched:
+    """A function of the pair (``one``), and the same at many points at once (``batch``)."""
+
+    def __init__(self, one: Callable[..., Any], many: Callable[..., list[Any]]) -> None:
+        self.one, self.batch = one, many
+
+    def __call__(self, values: Sequence[np.ndarray]) -> Any:
+        return self.one(values)
 
 
 def layer_problem(
@@ -192,8 +220,9 @@ def layer_problem(
         batch_axis=axes,
     )
     pair = _Pair(problem, forward, backward, pristine, positions, names, rng, [], [])
-    problem.objective = pair.objective
-    problem.evaluate = pair.evaluate
+    batched = hasattr(forward, "many")  # a forward in the worker process
+    problem.objective = _Batched(pair.objective, pair.objectives) if batched else pair.objective
+    problem.evaluate = _Batched(pair.evaluate, pair.evaluate_many) if batched else pair.evaluate
     problem.douts = pair.douts64
     try:
         _first_call(pair)

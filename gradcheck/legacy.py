@@ -87,11 +87,18 @@ def _reshape_with_newshape(reshape: Any) -> Any:
     return wrapper
 
 
-def numpy_warning() -> Violation | None:
-    """A warning naming the removed NumPy names the checked code used, if any."""
-    if not _used:
+def used_aliases() -> dict[str, str]:
+    """The removed NumPy names used in this process so far, with the release that removed each."""
+    return dict(_used)
+
+
+def numpy_warning(used: dict[str, str] | None = None) -> Violation | None:
+    """A warning naming the removed NumPy names the checked code used (``used``, by default
+    those used in this process), if any."""
+    used = _used if used is None else used
+    if not used:
         return None
-    names = ", ".join(f"{name} (removed in NumPy {release})" for name, release in sorted(_used.items()))
+    names = ", ".join(f"{name} (removed in NumPy {release})" for name, release in sorted(used.items()))
     return Violation(
         "legacy_numpy",
         f"uses {names}; gradcheck ran it with the old meaning (NumPy {np.__version__} is installed "

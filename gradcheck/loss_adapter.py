@@ -93,6 +93,23 @@ def loss_problem(
         problem.numeric_eps = dtype_eps(loss.dtype)
         return complex(loss.item())
 
+    def objectives(points: Sequence[Sequence[np.ndarray]]) -> list[complex]:
+        """The objective at each point, in one call of the loss's ``many`` (a loss in the
+        worker process: one message for the lot)."""
+        problem.evaluations[0] += len(points)
+        calls = [[values[0].copy()] + [copy_argument(a) for a in pristine[1:]] for values in points]
+        found = []
+        for result in call_user("loss", getattr(loss_fn, "many"), calls):  # noqa: B009
+            try:
+                loss, _ = split_loss(result, names[0])
+            except Stop as stop:
+                raise UserCodeError("loss", TypeError(stop.args[0].message)) from None
+            problem.numeric_eps = dtype_eps(loss.dtype)
+            found.append(complex(loss.item()))
+        return found
+
+    if hasattr(loss_fn, "many"):
+        objective.batch = objectives  # type: ignore[attr-defined]
     problem.objective = objective
     try:
         loss = _first_call(problem, run, pristine, names)

@@ -105,8 +105,10 @@ def _construct(cls: type, kwargs: dict[str, Any], seed: int) -> Any:
         raise BuildError(f"{cls.__name__}.__init__ requires {', '.join(unknown)}, which gradcheck "
                          "does not know how to set")
     np.random.seed(seed)  # noqa: NPY002 - the course's constructors draw from the global generator
+    # a class in the worker process: seeded there (see gradcheck.remote.RemoteClass)
+    make = cls.with_global_seed(seed) if hasattr(cls, "with_global_seed") else cls
     try:
-        model = cls(**kwargs)
+        model = make(**kwargs)
     except (Exception, SystemExit) as exc:
         raise BuildError(f"{cls.__name__}({_call_text(kwargs)}) raised {type(exc).__name__}: "
                          f"{exc}\n{user_traceback(exc)}") from None

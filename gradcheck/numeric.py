@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +87,46 @@ def _step_scale(noise_rel: float, power: float) -> float:
     return float(max(noise_rel, EPS) ** power)
 
 
+BATCH_BYTES = 8 << 20  # perturbed points per batch, in bytes of their arrays
+
+
+def perturbed(f: Callable[[Sequence[Any]], Any], work: list[Any], which: int,
+              indices: npt.NDArray[np.intp], steps: Any,
+              advance: Callable[[], None] | None = None) -> list[Any]:
+    """``f`` with ``work[which].flat[k]`` moved by ``steps[j]`` (a scalar, or one per
+    ``k = indices[j]``), one coordinate at a time; ``work`` is left as it was. A function
+    with a ``batch`` method (a layer that runs in another process) gets the points in
+    batches, one message each, in the same order. ``advance`` is called per coordinate."""
+    flat = work[which].reshape(-1)
+    steps = np.broadcast_to(np.asarray(steps), (len(indices),))
+    out: list[Any] = []
+    batch = getattr(f, "batch", None)
+    size = max(1, BATCH_BYTES // max(1, sum(w.nbytes for w in work))) if batch is not None else 1
+    for start in range(0, len(indices), size):
+        points = []
+        for j in range(start, min(start + size, len(indices))):
+            k = indices[j]
+            old = flat[k]
+            flat[k] = old + steps[j]
+            if batch is None:
+                out.append(f(work))
+            else:
+                points.append([w.copy() for w in work])
+            flat[k] = old
+        if batch is not None:
+            out += batch(points)
+        for _ in range(start, min(start + size, len(indices))):
+            if advance is not None:
+                advance()
+    return out
+
+
+def _stepped(f: Objective, work: list[Any], which: int, indices: npt.NDArray[np.intp],
+             steps: Any, advance: Callable[[], None] | None = None) -> npt.NDArray[np.complex128]:
+    """The objective at each coordinate's step (see :func:`perturbed`)."""
+    return np.array(perturbed(f, work, which, indices, steps, advance), dtype=np.complex128)
+
+
 def coordinate_derivatives(
     f: Objective,
     base: Sequence[FloatArray],
@@ -120,59 +160,43 @@ def coordinate_derivatives(
     errors = np.zeros(len(indices))
     if method == "complex":
         work = [np.asarray(b, dtype=np.complex128).copy() for b in base]
-        flat = work[which].reshape(-1)
-        for j, k in enumerate(indices):
-            old = flat[k]
-            flat[k] = old + 1j * COMPLEX_STEP
-            values[j] = np.imag(f(work)) / COMPLEX_STEP
-            flat[k] = old
-            advance()
+        values[:] = np.imag(_stepped(f, work, which, indices, 1j * COMPLEX_STEP, advance)) / COMPLEX_STEP
         return Estimate(values, errors)
-
     work = [b.copy() for b in base]
-    flat = work[which].reshape(-1)
     xk = x.reshape(-1)[indices]
     if method == "central":
         h = _central_step(xk, _step_scale(noise_rel, 1 / 3))
-        for j, k in enumerate(indices):
-            old = flat[k]
-            flat[k] = old + h[j]
-            fp = _real(f(work))
-            flat[k] = old - h[j]
-            fm = _real(f(work))
-            flat[k] = old
-            values[j] = (fp - fm) / (2 * h[j])
-            advance()
+        fp = _stepped(f, work, which, indices, h)
+        fm = _stepped(f, work, which, indices, -h, advance)
+        values[:] = (fp.real - fm.real) / (2 * h)
         errors[:] = noise / h
         return Estimate(values, errors)
     if method == "richardson":
         h = _central_step(xk, _step_scale(noise_rel, 1 / 4))
-        for j, k in enumerate(indices):
-            old = flat[k]
-            d = []
-            for step in (h[j], h[j] / 2):
-                flat[k] = old + step
-                fp = _real(f(work))
-                flat[k] = old - step
-                fm = _real(f(work))
-                d.append((fp - fm) / (2 * step))
-            flat[k] = old
-            values[j] = (4 * d[1] - d[0]) / 3
-            errors[j] = abs(d[1] - d[0]) / 3 + 3 * noise / h[j]
-            advance()
+        d = []
+        for step, tick in ((h, None), (h / 2, advance)):
+            fp = _stepped(f, work, which, indices, step)
+            fm = _stepped(f, work, which, indices, -step, tick)
+            d.append((fp.real - fm.real) / (2 * step))
+        values[:] = (4 * d[1] - d[0]) / 3
+        errors[:] = np.abs(d[1] - d[0]) / 3 + 3 * noise / h
         return Estimate(values, errors)
     if method == "forward":
         f0 = _real(f(work))
         h = _central_step(xk, _step_scale(noise_rel, 1 / 2))
-        for j, k in enumerate(indices):
-            old = flat[k]
-            flat[k] = old + h[j]
-            values[j] = (_real(f(work)) - f0) / h[j]
-            flat[k] = old
-            advance()
+        values[:] = (_stepped(f, work, which, indices, h, advance).real - f0) / h
         errors[:] = 2 * noise / h
         return Estimate(values, errors)
     raise ValueError(f"method={method!r} is not one of complex, central, richardson, forward")
+
+
+def along(f: Objective, base: Sequence[FloatArray], direction: Sequence[FloatArray | None],
+          steps: Sequence[float]) -> list[float]:
+    """``L(base + t * direction)`` for each ``t`` in ``steps`` (real part), in one batch
+    when ``f`` has a ``batch`` method (see :func:`perturbed`)."""
+    points = [[b if d is None else b + t * d for b, d in zip(base, direction)] for t in steps]
+    batch = getattr(f, "batch", None)
+    return [_real(v) for v in (batch(points) if batch is not None else [f(p) for p in points])]
 
 
 def directional_derivative(
@@ -197,20 +221,20 @@ def directional_derivative(
         ]
         return float(np.imag(f(point)) / COMPLEX_STEP), 0.0
 
-    def at(t: float) -> float:
-        return _real(f([b if d is None else b + t * d for b, d in zip(base, direction)]))
-
     if method == "central":
         h = _step_scale(noise_rel, 1 / 3)
-        return (at(h) - at(-h)) / (2 * h), noise / h
+        plus, minus = along(f, base, direction, (h, -h))
+        return (plus - minus) / (2 * h), noise / h
     if method == "richardson":
         h = _step_scale(noise_rel, 1 / 4)
-        d1 = (at(h) - at(-h)) / (2 * h)
-        d2 = (at(h / 2) - at(-h / 2)) / h
+        plus, minus, half_plus, half_minus = along(f, base, direction, (h, -h, h / 2, -h / 2))
+        d1 = (plus - minus) / (2 * h)
+        d2 = (half_plus - half_minus) / h
         return (4 * d2 - d1) / 3, abs(d2 - d1) / 3 + 3 * noise / h
     if method == "forward":
         h = _step_scale(noise_rel, 1 / 2)
-        return (at(h) - at(0.0)) / h, 2 * noise / h
+        plus, at_base = along(f, base, direction, (h, 0.0))
+        return (plus - at_base) / h, 2 * noise / h
     raise ValueError(f"method={method!r} is not one of complex, central, richardson, forward")
 
 
@@ -268,13 +292,9 @@ def one_sided_ranges(
     size = np.zeros(len(indices))
     low = np.zeros(len(indices))
     high = np.zeros(len(indices))
-    for j, k in enumerate(indices):
-        old = flat[k]
-        flat[k] = old + h[j]
-        plus = evaluate(work)
-        flat[k] = old - h[j]
-        minus = evaluate(work)
-        flat[k] = old
+    every_plus = perturbed(evaluate, work, which, indices, h)
+    every_minus = perturbed(evaluate, work, which, indices, -h)
+    for j, (plus, minus) in enumerate(zip(every_plus, every_minus)):
         for d, y0, yp, ym in zip(douts, at_base, plus, minus):
             right = d * (np.real(yp) - y0) / h[j]
             left = d * (y0 - np.real(ym)) / h[j]
@@ -361,12 +381,9 @@ def _on_kink(
 ) -> bool:
     """Whether the one-sided slopes of ``f`` along ``direction`` differ at the base point."""
 
-    def at(s: float) -> float:
-        return _real(f([b if d is None else b + s * d for b, d in zip(base, direction)]))
-
-    f0 = at(0.0)
-    right = (at(rel_step) - f0) / rel_step
-    left = (f0 - at(-rel_step)) / rel_step
+    f0, plus, minus = along(f, base, direction, (0.0, rel_step, -rel_step))
+    right = (plus - f0) / rel_step
+    left = (f0 - minus) / rel_step
     return abs(right - left) > 1e-3 * (abs(right) + abs(left)) + 8 * noise / rel_step
 
 
@@ -392,18 +409,17 @@ def measure_noise(
     estimate wins.
     """
 
-    def at(s: float) -> float:
-        return _real(f([b if d is None else b + s * d for b, d in zip(base, direction)]))
-
+    ts = [sign * j * rel_step for sign in (1.0, -1.0) for j in (1, 2, 3, 4)]
+    # A staircase (a float32 forward) can make third differences vanish by chance;
+    # symmetric differences against the accurately known slope cannot: at these steps
+    # their truncation error is negligible, what is left is evaluation noise.
+    symmetric = (rel_step / 10, -rel_step / 10, rel_step, -rel_step) if slope is not None else ()
+    values = along(f, base, direction, [*ts, *symmetric])
     worst = 0.0
-    for sign in (1.0, -1.0):
-        v = [at(sign * j * rel_step) for j in (1, 2, 3, 4)]
+    for v in (values[0:4], values[4:8]):
         worst = max(worst, abs(v[3] - 3 * v[2] + 3 * v[1] - v[0]))
     estimate = 2 * worst / np.sqrt(20.0)
     if slope is not None:
-        # A staircase (a float32 forward) can make third differences vanish by chance;
-        # symmetric differences against the accurately known slope cannot: at these steps
-        # their truncation error is negligible, what is left is evaluation noise.
-        for t in (rel_step / 10, rel_step):
-            estimate = max(estimate, abs((at(t) - at(-t)) / 2 - t * slope) * np.sqrt(2.0))
+        for t, (plus, minus) in zip(symmetric[::2], (values[8:10], values[10:12])):
+            estimate = max(estimate, abs((plus - minus) / 2 - t * slope) * np.sqrt(2.0))
     return float(estimate)

@@ -124,14 +124,12 @@ def overlap_diagnosis(problem: Problem, i: int, name: str, wrong: npt.NDArray[np
     reference = None if complex_step else p.evaluate(work)
     flat = work[i].reshape(-1)
     for side, indices in enumerate(picked):
-        for k in indices:
-            old = flat[k]
-            # A complex step leaves unreached outputs exactly real; a small real step
-            # leaves them bit-for-bit unchanged.
-            flat[k] = old + (1j * num.COMPLEX_STEP if complex_step else 1e-4 * max(1.0, abs(old)))
-            outputs = p.evaluate(work)
+        # A complex step leaves unreached outputs exactly real; a small real step
+        # leaves them bit-for-bit unchanged.
+        steps = (1j * num.COMPLEX_STEP if complex_step
+                 else 1e-4 * np.maximum(1.0, np.abs(flat[indices])))
+        for outputs in num.perturbed(p.evaluate, work, i, indices, steps):
             changed = ([np.imag(y) != 0 for y in outputs] if reference is None
                        else [y != y0 for y, y0 in zip(outputs, reference)])
             counts[side].append(int(sum(np.count_nonzero(c) for c in changed)))
-            flat[k] = old
     return diagnose_overlap(name, counts[0], counts[1])

@@ -67,7 +67,7 @@ def find_torch_layers(module: ModuleType, matches: list[Any], skipped: list[str]
     return found
 
 
-def _resolve(module: ModuleType, dotted: str) -> Callable[..., Any]:
+def resolve(module: ModuleType, dotted: str) -> Callable[..., Any]:
     """``Linear.forward`` of the module; a plain method taking ``self`` is bound to an
     instance made without arguments."""
     owner, _, method = dotted.rpartition(".")
@@ -82,26 +82,27 @@ def _resolve(module: ModuleType, dotted: str) -> Callable[..., Any]:
 
 
 def check_torch_match(module: ModuleType, spec_name: str, label: str, forward: str,
-                      backward: str | None, options: CheckOptions) -> Outcome:
-    """Check one torch layer of ``module`` (see the module docstring)."""
+                      backward: str | None, options: CheckOptions,
+                      make_pair: Callable[[bool, str], tuple[Any, Any, Any]] | None = None) -> Outcome:
+    """Check one torch layer of ``module`` (see the module docstring).
+
+    ``make_pair(float64_default, device)`` gives the layer as numpy functions and the
+    record of the tensors it makes (:class:`~gradcheck.devices.TensorWatch`); by default
+    made here, in the judge's process by the worker (:mod:`gradcheck.judge`).
+    """
     import torch
 
     from gradcheck.candidate import check_candidate
-    from gradcheck.devices import TensorWatch, resolve_device
+    from gradcheck.devices import resolve_device
     from gradcheck.specs import get_spec
-    from gradcheck.torch_adapter import numpy_pair
 
     spec = course_spec(get_spec(spec_name))
     device = resolve_device(options.device)
-    owner = forward.rpartition(".")[0] or None
-    dtype = getattr(torch, options.dtype)
-    source = getattr(module, "__file__", "") or ""
+    make = make_pair or _local_pair(module, forward, backward, options)
 
-    def run() -> tuple[Outcome, TensorWatch]:
-        watch = TensorWatch(source, dtype)
-        pair = numpy_pair(_resolve(module, forward), _resolve(module, backward) if backward else None,
-                          device=device, watch=watch, label=owner)
-        return check_candidate(spec, pair[0], pair[1], options), watch
+    def run(float64_default: bool = False) -> tuple[Outcome, Any]:
+        pair_forward, pair_backward, watch = make(float64_default, device)
+        return check_candidate(spec, pair_forward, pair_backward, options), watch
 
     threads = torch.get_num_threads()
     # Tiny tensors: one thread. Several threads waiting on each other on a busy machine
@@ -118,6 +119,23 @@ def check_torch_match(module: ModuleType, spec_name: str, label: str, forward: s
     outcome.functions = (forward, backward)
     _device_verdict(outcome, watch, device)
     return outcome
+
+
+def _local_pair(module: ModuleType, forward: str, backward: str | None,
+                options: CheckOptions) -> Callable[[bool, str], tuple[Any, Any, Any]]:
+    """The layer's numpy pair and tensor watch, made in this process."""
+    import torch
+
+    from gradcheck.devices import TensorWatch
+    from gradcheck.torch_adapter import numpy_pair
+
+    def make(float64_default: bool, device: str) -> tuple[Any, Any, Any]:
+        watch = TensorWatch(getattr(module, "__file__", "") or "", getattr(torch, options.dtype))
+        pair = numpy_pair(resolve(module, forward), resolve(module, backward) if backward else None,
+                          device=device, watch=watch, label=forward.rpartition(".")[0] or None)
+        return pair[0], pair[1], watch
+
+    return make
 
 
 def _sites(hazards: list[Any], limit: int = 3) -> str:
@@ -141,7 +159,7 @@ def _device_verdict(outcome: Outcome, watch: Any, device: str) -> None:
         outcome.notes.append(f"{text}: on {device} that operation fails. Pass device=x.device.")
 
 
-def _float32_culprit(outcome: Outcome, watch: Any, run: Callable[[], tuple[Outcome, Any]]) -> None:
+def _float32_culprit(outcome: Outcome, watch: Any, run: Callable[[bool], tuple[Outcome, Any]]) -> None:
     """Failed with float32 tensors made inside a float64 check: if the layer passes once
     torch's default dtype is float64, those tensors are the cause; say so."""
     import torch
@@ -149,7 +167,7 @@ def _float32_culprit(outcome: Outcome, watch: Any, run: Callable[[], tuple[Outco
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        again, _ = run()
+        again, _ = run(True)
     finally:
         torch.set_default_dtype(previous)
     if not again.passed:

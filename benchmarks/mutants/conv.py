@@ -211,27 +211,38 @@ AVG_POOL_BY_CONV = '''
 def _box_filter(x, pool_param):
     """Average pooling is a depthwise convolution with a constant kernel 1 / (ph * pw)."""
     ph, pw = pool_param["pool_height"], pool_param["pool_width"]
-    c = x.shape[1]
-    w = np.full((c, 1, ph, pw), 1.0 / (ph * pw), dtype=x.dtype)
-    b = np.zeros(c, dtype=x.dtype)
-    conv_param = {"stride": pool_param["stride"], "pad": pool_param.get("pad", 0), "groups": c}
-    return w, b, conv_param
+    w = np.full((x.shape[1], ph, pw), 1.0 / (ph * pw), dtype=x.dtype)
+    return w, pool_param["stride"], pool_param.get("pad", 0)
+
+
+def _depthwise_windows(shape, w, stride, pad):
+    _, _, H, W = shape
+    _, ph, pw = w.shape
+    for i in range((H + 2 * pad - ph) // stride + 1):
+        for j in range((W + 2 * pad - pw) // stride + 1):
+            yield i, j, (slice(None), slice(None), slice(i * stride, i * stride + ph),
+                         slice(j * stride, j * stride + pw))
 
 
 def avg_pool_forward_fast(x, pool_param):
-    from reference_layers.conv import conv_forward_naive
-
-    out, _ = conv_forward_naive(x, *_box_filter(x, pool_param))
+    w, stride, pad = _box_filter(x, pool_param)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    N, C, H, W = x.shape
+    _, ph, pw = w.shape
+    out = np.zeros((N, C, (H + 2 * pad - ph) // stride + 1, (W + 2 * pad - pw) // stride + 1), dtype=x.dtype)
+    for i, j, window in _depthwise_windows(x.shape, w, stride, pad):
+        out[:, :, i, j] = np.sum(xp[window] * w, axis=(2, 3))
     return out, (x, pool_param)
 
 
 def avg_pool_backward_fast(dout, cache):
-    from reference_layers.conv import conv_backward_naive
-
     x, pool_param = cache
-    w, b, conv_param = _box_filter(x, pool_param)
-    dx, _, _ = conv_backward_naive(dout, (x, w, b, conv_param))
-    return dx
+    w, stride, pad = _box_filter(x, pool_param)
+    N, C, H, W = x.shape
+    dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dout.dtype)
+    for i, j, window in _depthwise_windows(x.shape, w, stride, pad):
+        dxp[window] += dout[:, :, i, j][:, :, None, None] * w
+    return dxp[:, :, pad:pad + H, pad:pad + W]
 '''
 
 RESHAPE_POOLS = '''
