@@ -6,8 +6,9 @@
 Runs ``gradcheck check FILE --device cpu --json`` on every ``DIR/<id>/<file>.py`` (stand-in
 helper modules on PYTHONPATH), keeps each result in ``--gc-dir`` when given (reused on the
 next run), and counts, per layer class: correct layers passed (warnings included), wrong
-layers failed, false alarms (correct, FAILED) and misses (wrong, passed). A measurement:
-exit status 0 whatever gradcheck says.
+layers failed, false alarms (correct, FAILED) and misses (wrong, passed). ``--markdown``
+adds the table of agreeing layers over labelled layers, per class (the README's). A
+measurement: exit status 0 whatever gradcheck says.
 """
 
 from __future__ import annotations
@@ -66,6 +67,36 @@ def agreement(labels: dict[str, Any], results: dict[str, Any]) -> tuple[Counter[
     return counts, lines
 
 
+def table(labels: dict[str, Any], results: dict[str, Any]) -> str:
+    """Markdown: per layer class, agreeing over labelled layers, split by label."""
+    rows: dict[str, Counter[str]] = {}
+    for key, layers in labels.items():
+        verdicts = {e["layer"]: e for e in results.get(key, {}).get("layers", [])}
+        for layer, label in layers.items():
+            if not isinstance(label, dict) or label["label"] not in ("correct", "wrong"):
+                continue
+            row = rows.setdefault(layer, Counter())
+            entry = verdicts.get(layer)
+            passed = entry is not None and entry["verdict"] in ("passed", "warning")
+            row[label["label"]] += 1
+            row[f"{label['label']} agreed"] += entry is not None and passed == (label["label"] == "correct")
+    lines = ["| layer class | correct: passed | wrong: FAILED | all |", "|---|---|---|---|"]
+    total: Counter[str] = Counter()
+    for layer in sorted(rows):
+        total.update(rows[layer])
+        lines.append(_row(layer, rows[layer]))
+    lines.append(_row("**all**", total))
+    return "\n".join(lines)
+
+
+def _row(name: str, c: Counter[str]) -> str:
+    def cell(kind: str) -> str:
+        return f"{c[kind + ' agreed']}/{c[kind]}" if c[kind] else ""
+
+    agreed = c["correct agreed"] + c["wrong agreed"]
+    return f"| {name} | {cell('correct')} | {cell('wrong')} | {agreed}/{c['correct'] + c['wrong']} |"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.field_torch")
     parser.add_argument("dir", type=Path)
@@ -73,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gc-dir", type=Path)
     parser.add_argument("--examples", type=int, default=10)
     parser.add_argument("--only", nargs="+", metavar="ID/FILE")
+    parser.add_argument("--markdown", action="store_true", help="also print the per-class table")
     args = parser.parse_args(argv)
     labels = json.loads(args.labels.read_text(encoding="utf-8"))
     if args.only:
@@ -88,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if n:
             print(f"{name}: {n}")
     print("\n".join(lines))
+    if args.markdown:
+        print(table(labels, results))
     return 0
 
 

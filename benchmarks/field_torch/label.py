@@ -3,14 +3,18 @@
 ``python -m benchmarks.field_torch.label DIR [--out benchmarks/field_torch/labels.json]``
 
 Every file is imported in its own subprocess (stand-in helper modules on the path). Each
-layer class gets six float64 cases inside the course's contract; its forward is compared
-with a torch reference (``torch.nn.functional`` or plain tensor ops) at rtol 1e-6 of the
-output's largest entry, and each gradient from ``backward`` with torch's autograd of
-``sum(dout * reference(inputs))`` at rtol 1e-5 of the gradient's largest entry. Dropout:
-train-mode outputs must be 0 or ``x / (1 - p)`` (p drops a unit, as the course says) with a
-plausible kept fraction, and ``dx = dout * out / x``. Batch norm: running statistics after
-one train call must be ``(1 - momentum) * batch statistic``; test mode is forward-only.
-Labels: ``correct``, ``wrong`` (with why), ``unimplemented`` (NotImplementedError or None).
+layer class gets six float64 cases inside the course's contract (convolution and pooling:
+sizes the stride divides, half of them not square, as the course's ``(N, C, H, W)``
+allows). Its forward is compared with a torch reference (``torch.nn.functional`` or plain
+tensor ops) at rtol 1e-6 of the output's largest entry, and each gradient from
+``backward`` with torch's autograd of ``sum(dout * reference(inputs))`` at rtol 1e-5 of the
+gradient's largest entry. Dropout: train-mode outputs must be 0 or ``x / (1 - p)`` (p
+drops a unit, as the course says) with a plausible kept fraction, and ``dx = dout * out /
+x``. Batch norm: running statistics after one train call must be ``(1 - momentum) * batch
+statistic``; test mode is forward-only.
+Labels: ``correct``, ``wrong`` (with why), ``unimplemented`` (NotImplementedError, or the
+course's template left as it is: a forward that returns ``None`` as its output, a backward
+whose gradients are all ``None``).
 """
 
 from __future__ import annotations
@@ -27,64 +31,83 @@ CLASSES = ("Linear", "ReLU", "Linear_ReLU", "Dropout", "Conv", "MaxPool", "Conv_
            "BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm")
 
 
+# Inside the course's contract (sizes the stride divides), half of them not square: H != W,
+# HH != WW, pool_height != pool_width, outputs with H' != W'. (x H, W; filter HH, WW; stride, pad)
+CONV_GEOMETRIES = (((5, 5), (3, 3), 1, 1), ((6, 6), (2, 2), 2, 0), ((5, 5), (3, 3), 1, 2),
+                   ((4, 6), (3, 2), 1, 1), ((5, 9), (3, 3), 2, 0), ((4, 5), (3, 2), 1, 2))
+# (x H, W; pool_height, pool_width; stride)
+POOL_GEOMETRIES = (((5, 5), (2, 2), 1), ((6, 6), (2, 2), 2), ((4, 6), (2, 3), 1),
+                   ((6, 4), (3, 2), 1), ((6, 8), (2, 2), 2), ((4, 6), (2, 2), 2))
+
+
 def _cases(name: str, gen: Any) -> list[tuple[tuple[Any, ...], Any]]:
     """``(args, reference)`` pairs; ``reference(*differentiable args) -> out``."""
     import torch
-    import torch.nn.functional as F
 
     def t(*shape: int) -> Any:
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
 
-    def away(*shape: int) -> Any:  # no entry near a ReLU kink
-        x = t(*shape)
-        return x + 0.2 * torch.sign(x)
-
     out = []
     for k in range(6):
         n = 2 + k % 3
-        stride, pad = (1, 1) if k % 3 == 0 else (2, 0) if k % 3 == 1 else (1, 2)
-        hh = 3 if stride == 1 else 2
-        size = 6 if stride == 2 else 5
-        conv = {"stride": stride, "pad": pad}
-        pool = {"pool_height": 2, "pool_width": 2, "stride": 1 + k % 2}
-
-        def conv_ref(x: Any, w: Any, b: Any, c: Any = conv) -> Any:
-            return F.conv2d(x, w, b, stride=c["stride"], padding=c["pad"])
-
         if name in ("Linear", "Linear_ReLU"):
             act = torch.relu if name == "Linear_ReLU" else (lambda v: v)
-            x, w, b = t(n, 2, 3), t(6, 4), t(4)
-            out.append(((x, w, b), lambda x, w, b, act=act: act(x.reshape(x.shape[0], -1) @ w + b)))
+            out.append(((t(n, 2, 3), t(6, 4), t(4)),
+                        lambda x, w, b, act=act: act(x.reshape(x.shape[0], -1) @ w + b)))
         elif name == "ReLU":
-            out.append(((away(n, 3, 2),), torch.relu))
-        elif name in ("Conv", "Conv_ReLU"):
-            act = torch.relu if name == "Conv_ReLU" else (lambda v: v)
-            args = (t(n, 2, size, size), t(3, 2, hh, hh), t(3), conv)
-            out.append((args, lambda x, w, b, act=act, ref=conv_ref: act(ref(x, w, b))))
-        elif name == "Conv_ReLU_Pool":
-            c2 = {"stride": 1, "pad": 1}
-            p2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
-            args = (t(n, 2, 4, 4), t(3, 2, 3, 3), t(3), c2, p2)
-            out.append((args, lambda x, w, b, ref=conv_ref, c2=c2:
-                        F.max_pool2d(torch.relu(ref(x, w, b, c2)), 2, 2)))
+            x = t(n, 3, 2)
+            out.append(((x + 0.2 * torch.sign(x),), torch.relu))  # no entry near the kink
+        elif name in ("Conv", "Conv_ReLU", "Conv_ReLU_Pool"):
+            out.append(_conv_case(name, k, n, t))
         elif name == "MaxPool":
-            out.append(((t(n, 2, 5, 5), pool), lambda x, p=pool: F.max_pool2d(x, 2, p["stride"])))
+            out.append(_pool_case(k, n, t))
         elif name in ("BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm"):
-            spatial = name == "SpatialBatchNorm"
-            c = 3
-            x = t(n + 2, c, 2, 3) * 2 + 1 if spatial else t(n + 2, c) * 2 + 1
-            eps = 1e-5 if k < 5 else 1e-3
-            args = (x, t(c), t(c), {"mode": "train", "eps": eps})
-            dims = (0, 2, 3) if spatial else (0,)
-            shape = (1, c, 1, 1) if spatial else (1, c)
-
-            def bn(x: Any, g: Any, b: Any, dims: Any = dims, shape: Any = shape, eps: float = eps) -> Any:
-                mean = x.mean(dim=dims, keepdim=True)
-                var = x.var(dim=dims, unbiased=False, keepdim=True)
-                return (x - mean) / torch.sqrt(var + eps) * g.reshape(shape) + b.reshape(shape)
-
-            out.append((args, bn))
+            out.append(_batchnorm_case(name == "SpatialBatchNorm", k, n, t))
     return out
+
+
+def _conv_case(name: str, k: int, n: int, t: Any) -> tuple[tuple[Any, ...], Any]:
+    import torch
+    import torch.nn.functional as F
+
+    def conv_ref(x: Any, w: Any, b: Any, c: dict[str, int]) -> Any:
+        return F.conv2d(x, w, b, stride=c["stride"], padding=c["pad"])
+
+    if name == "Conv_ReLU_Pool":  # the course's sandwich: its pool is 2x2, stride 2
+        c2 = {"stride": 1, "pad": 1}
+        p2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        return ((t(n, 2, 4, 4), t(3, 2, 3, 3), t(3), c2, p2),
+                lambda x, w, b: F.max_pool2d(torch.relu(conv_ref(x, w, b, c2)), 2, 2))
+    (h, w), (hh, ww), stride, pad = CONV_GEOMETRIES[k]
+    conv = {"stride": stride, "pad": pad}
+    act = torch.relu if name == "Conv_ReLU" else (lambda v: v)
+    return ((t(n, 2, h, w), t(3, 2, hh, ww), t(3), conv),
+            lambda x, w, b: act(conv_ref(x, w, b, conv)))
+
+
+def _pool_case(k: int, n: int, t: Any) -> tuple[tuple[Any, ...], Any]:
+    import torch.nn.functional as F
+
+    (h, w), (ph, pw), stride = POOL_GEOMETRIES[k]
+    pool = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    return ((t(n, 2, h, w), pool), lambda x: F.max_pool2d(x, (ph, pw), stride))
+
+
+def _batchnorm_case(spatial: bool, k: int, n: int, t: Any) -> tuple[tuple[Any, ...], Any]:
+    import torch
+
+    c = 3
+    x = t(n + 2, c, 2, 3) * 2 + 1 if spatial else t(n + 2, c) * 2 + 1
+    eps = 1e-5 if k < 5 else 1e-3
+    dims = (0, 2, 3) if spatial else (0,)
+    shape = (1, c, 1, 1) if spatial else (1, c)
+
+    def bn(x: Any, g: Any, b: Any) -> Any:
+        mean = x.mean(dim=dims, keepdim=True)
+        var = x.var(dim=dims, unbiased=False, keepdim=True)
+        return (x - mean) / torch.sqrt(var + eps) * g.reshape(shape) + b.reshape(shape)
+
+    return (x, t(c), t(c), {"mode": "train", "eps": eps}), bn
 
 
 def _compare(got: Any, want: Any, rtol: float) -> str:
@@ -94,6 +117,7 @@ def _compare(got: Any, want: Any, rtol: float) -> str:
         return f"returned {type(got).__name__}"
     if tuple(got.shape) != tuple(want.shape):
         return f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    got, want = got.detach(), want.detach()
     scale = float(want.abs().max()) if want.numel() else 0.0
     err = float((got.double() - want).abs().max()) if want.numel() else 0.0
     return "" if err <= rtol * max(scale, 1e-12) else f"error {err:.2e} of scale {scale:.2e}"
@@ -109,6 +133,8 @@ def _judge(cls: Any, name: str) -> dict[str, Any]:
     for args, reference in _cases(name.split(".")[0], gen):
         wrt = [a for a in args if isinstance(a, torch.Tensor)]
         out, cache = cls.forward(*[a.clone() if isinstance(a, torch.Tensor) else dict(a) for a in args])
+        if out is None:  # the course's template: `out = None ... return out, cache`
+            return {"label": "unimplemented", "why": "forward returns None"}
         leaves = [a.clone().requires_grad_(True) for a in wrt]
         want = reference(*leaves)
         problem = _compare(out, want.detach(), 1e-6)
@@ -118,6 +144,8 @@ def _judge(cls: Any, name: str) -> dict[str, Any]:
         expected = torch.autograd.grad((want * dout).sum(), leaves)
         grads = backward(dout.clone(), cache)
         grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+        if all(g is None for g in grads):  # the template's `dx, dw, db = None, None, None`
+            return {"label": "unimplemented", "why": "backward returns None"}
         if len(grads) != len(expected):
             return {"label": "wrong", "why": f"{len(grads)} gradients, expected {len(expected)}"}
         for i, (g, e) in enumerate(zip(grads, expected)):
@@ -157,6 +185,8 @@ def _judge_dropout(cls: Any) -> dict[str, Any]:
     for p in (0.25, 0.6):
         x = torch.randn(400, 25, generator=gen, dtype=torch.float64) + 3.0
         out, cache = cls.forward(x.clone(), {"mode": "train", "p": p, "seed": 7})
+        if out is None:
+            return {"label": "unimplemented", "why": "forward returns None"}
         kept = (out != 0)
         scaled = (out[kept] - x[kept] / (1 - p)).abs().max() if kept.any() else torch.tensor(0.0)
         if float(scaled) > 1e-6 * float(x.abs().max() / (1 - p)):

@@ -1,7 +1,8 @@
 """The mutation catalogue: realistic student bugs as small edits to layer sources.
 
-Each :class:`Mutant` names a source file of this repository (a reference layer module or
-the student-style ``examples/layers_correct.py``), an exact snippet in it and its
+Each :class:`Mutant` names a source file of this repository (a reference layer module,
+the student-style ``examples/layers_correct.py``, or its torch-course counterpart
+``examples/torch_layers_correct.py``), an exact snippet in it and its
 replacement, the spec the edited layer is checked as, and what the verdict must say: which
 gradients fail (or ``"forward"``, or a contract violation ``"contract:<kind>"``), which
 names may come with them where chance decides (bugs that are random by nature), the
@@ -41,6 +42,9 @@ class Edit:
     spec: str
     functions: tuple[str, str | None] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # "torch": a class of the torch course (EECS 498/598), ``functions`` its methods
+    # ("MaxPool.forward", "MaxPool.backward"), checked under the class name as spec ``spec``
+    kind: str = "layer"
 
     def edited(self) -> str:
         text = (ROOT / self.source).read_text()
@@ -51,6 +55,9 @@ class Edit:
 
     def match(self) -> Match:
         """The functions to check: given, or the spec's first pair the edited file defines."""
+        if self.functions and self.kind == "torch":
+            owner = self.functions[0].rpartition(".")[0]
+            return Match(owner, *self.functions, kind="torch", config=self.spec)
         if self.functions:
             return Match(self.spec, *self.functions)
         text = self.edited()
