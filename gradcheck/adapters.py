@@ -24,6 +24,7 @@ from gradcheck.contract import (
     Violation,
     max_difference,
 )
+from gradcheck.kinds import ViolationKind
 
 __all__ = ["Problem"]
 
@@ -74,7 +75,7 @@ class Problem:
             self.violations.append(err.args[0])
         else:
             message = f"{err.stage} raised {type(err.original).__name__}: {err.original}"
-            self.violations.append(Violation(f"{err.stage}_error", message))
+            self.violations.append(Violation(ViolationKind.raised_in(err.stage), message))
             self.error_detail = err.user_traceback
         self.fatal = True
 

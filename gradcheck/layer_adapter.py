@@ -52,6 +52,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
+from gradcheck.kinds import ViolationKind
 
 __all__ = ["layer_problem"]
 
@@ -65,7 +66,7 @@ def split_forward(result: Any, stage: str = "forward") -> tuple[list[np.ndarray]
         if isinstance(result, np.ndarray):
             what = f"a single array of shape {result.shape}"
         raise Stop(Violation(
-            "forward_return",
+            ViolationKind.FORWARD_RETURN,
             f"{stage} must return (out, cache), or (out1, out2, ..., cache) for several "
             f"outputs; it returned {what}",
         ))
@@ -74,7 +75,7 @@ def split_forward(result: Any, stage: str = "forward") -> tuple[list[np.ndarray]
         arr = np.asarray(out) if out is not None else None
         if arr is None or not np.issubdtype(arr.dtype, np.inexact):
             raise Stop(Violation(
-                "forward_return",
+                ViolationKind.FORWARD_RETURN,
                 f"{stage} output {j} must be a floating-point array; it is "
                 f"{type(out).__name__}" + (f" of dtype {arr.dtype}" if arr is not None else ""),
             ))
@@ -200,7 +201,7 @@ def layer_problem(
     except (Stop, UserCodeError) as err:
         problem.stop(err)
         return problem
-    pair.copy_inputs = any(v.kind == "input_mutated" for v in problem.violations)
+    pair.copy_inputs = any(v.kind == ViolationKind.INPUT_MUTATED for v in problem.violations)
 
     problem.finish = functools.partial(deferred, problem, functools.partial(_repeat_calls, pair))
     return problem

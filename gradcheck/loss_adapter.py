@@ -36,6 +36,7 @@ from gradcheck.contract import (
     parse_gradients,
     repeatable,
 )
+from gradcheck.kinds import ViolationKind
 
 __all__ = ["loss_problem"]
 
@@ -44,14 +45,14 @@ def split_loss(result: Any, name: str) -> tuple[np.ndarray, Any]:
     """``(loss, gradient)`` from what a loss returned, or a :class:`Stop` saying why not."""
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise Stop(Violation(
-            "loss_return",
+            ViolationKind.LOSS_RETURN,
             f"a loss must return (loss, d{name}); it returned {type(result).__name__}"
             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
         ))
     loss = np.asarray(result[0])
     if loss.size != 1 or not np.issubdtype(loss.dtype, np.inexact):
         raise Stop(Violation(
-            "loss_return",
+            ViolationKind.LOSS_RETURN,
             f"the loss must be a single floating-point number; got {type(result[0]).__name__} "
             f"of shape {loss.shape}",
         ))
@@ -110,7 +111,7 @@ def _first_call(problem: Problem, run: Callable[[Sequence[Any]], tuple[np.ndarra
     call = [copy_argument(a) for a in pristine]
     loss, grad = run(call)
     if not np.isfinite(loss):
-        raise Stop(Violation("forward_nonfinite", f"the loss is {float(loss)}"))
+        raise Stop(Violation(ViolationKind.FORWARD_NONFINITE, f"the loss is {float(loss)}"))
     problem.violations += check_unchanged(pristine, call, names, "the loss function")
     grads, found = parse_gradients((grad,), pristine, [0], names)
     problem.violations += found
@@ -140,7 +141,7 @@ def _repeat_call(problem: Problem, run: Callable[[Sequence[Any]], tuple[np.ndarr
     same_grad = first is None or repeatable(first, grad_b_arr, problem.grad_eps[0])
     if not repeatable(loss, np.asarray(loss_b), problem.out_eps) or not same_grad:
         problem.violations.append(Violation(
-            "nondeterministic_loss",
+            ViolationKind.NONDETERMINISTIC_LOSS,
             "the loss function is not deterministic: two calls with the same inputs returned "
             "different results. Seed any randomness.",
         ))

@@ -34,6 +34,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
+from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
 
@@ -209,7 +210,8 @@ def _param_gradient(params: _Parameters, name: str, originals: dict[str, np.ndar
                     ) -> tuple[np.ndarray | None, list[Violation]]:
     g = params.grad(name)
     if g is None:
-        return None, [Violation("gradient_type", f"backward did not set the gradient of {name}", name)]
+        return None, [Violation(ViolationKind.GRADIENT_TYPE,
+                                f"backward did not set the gradient of {name}", name)]
     (gp,), found = parse_gradients((np.asarray(g).copy(),), [originals[name]], [0], [name])
     return gp, found
 
@@ -273,13 +275,13 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
         problem.evaluations[0] += 1
         loss, grads = run({k: v.copy() for k, v in originals.items()})
         if not np.all(np.isfinite(np.asarray(loss, dtype=np.float64))):
-            raise Stop(Violation("forward_nonfinite", f"model.loss returned the loss {loss}"))
+            raise Stop(Violation(ViolationKind.FORWARD_NONFINITE, f"model.loss returned the loss {loss}"))
         problem.scale = abs(float(np.real(loss)))
         problem.out_eps = dtype_eps(np.asarray(loss).dtype)
         missing = [k for k in names if k not in grads]
         for k in missing:
             problem.violations.append(
-                Violation("gradient_type", f"model.loss returned no gradient for {k!r}", k))
+                Violation(ViolationKind.GRADIENT_TYPE, f"model.loss returned no gradient for {k!r}", k))
         listed = [grads.get(k) if k in grads else np.zeros_like(originals[k]) for k in names]
         parsed, found = parse_gradients(tuple(listed), [originals[k] for k in names],
                                         list(range(len(names))), names)
@@ -296,7 +298,7 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
         if not repeatable(np.asarray(loss, dtype=np.float64), np.asarray(loss_b, dtype=np.float64),
                           problem.out_eps):
             problem.violations.append(Violation(
-                "nondeterministic_loss", "model.loss is not deterministic: seed any randomness "
+                ViolationKind.NONDETERMINISTIC_LOSS, "model.loss is not deterministic: seed any randomness "
                 "(e.g. the dropout seed)"))
 
     problem.finish = functools.partial(deferred, problem, repeat)

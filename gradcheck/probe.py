@@ -71,7 +71,7 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     noise = max(floor, num.measure_noise(p.objective, p.base, way, slope=slope), 1e-300)
     # All outputs zero (everything masked): no scale to be relative to.
     relative = max(num.EPS, noise / p.scale) if p.scale > 0 else noise_rel
-    nondeterministic = any(v.kind.startswith("nondeterministic") for v in p.violations)
+    nondeterministic = any(v.kind.is_nondeterminism for v in p.violations)
     warning = ""
     if relative > 64 * out_eps and relative > 1e-12 and not nondeterministic:
         warning = (
