@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from gradcheck import numeric as num
 from gradcheck.adapters import Problem
+from gradcheck.complex_safety import probe_complex_safety
 from gradcheck.diagnose import diagnose_overlap
 from gradcheck.report import DirectionalCheck
 
@@ -51,7 +52,7 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     method, note = requested, ""
     slope: float | None
     if requested in ("auto", "complex"):
-        probe = num.probe_complex_safety(p.objective, p.base, way, noise=floor, noise_rel=noise_rel)
+        probe = probe_complex_safety(p.objective, p.base, way, noise=floor, noise_rel=noise_rel)
         slope = float(probe.richardson.value[0])
         if probe.complex_safe:
             method, note = "complex", probe.reason
