@@ -26,7 +26,26 @@ from gradcheck.contract import (
 )
 from gradcheck.kinds import ViolationKind
 
-__all__ = ["Problem"]
+__all__ = ["Evaluator", "Problem"]
+
+
+@dataclass
+class Evaluator:
+    """Calls the user's forward (or loss) for one check: counts every call, the cost the
+    report states, and keeps the precision of what the numeric side's float64 calls return."""
+
+    count: int = 0
+    eps: float | None = None  # of the outputs of the numeric side's evaluations, once one ran
+
+    def call(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, counted; what it raises is a :class:`UserCodeError` of ``stage``."""
+        self.count += 1
+        return call_user(stage, fn, *args)
+
+    def note_outputs(self, outputs: Sequence[np.ndarray]) -> None:
+        """The numeric side evaluated: its outputs set the precision the numerics work at."""
+        self.eps = max(dtype_eps(y.dtype) for y in outputs)
+
 
 @dataclass
 class Problem:
@@ -45,10 +64,9 @@ class Problem:
     violations: list[Violation] = field(default_factory=list)
     batch_size: int | None = None
     batch_axis: list[bool] = field(default_factory=list)
-    evaluations: list[int] = field(default_factory=lambda: [0])
+    evaluator: Evaluator = field(default_factory=Evaluator)
     fatal: bool = False
     error_detail: str = ""
-    numeric_eps: float | None = None  # precision of the outputs of the float64 evaluations
     # Per-output access, for layers: the outputs at given inputs, and the upstream gradients
     # that weight them in the objective. Lets many coordinates be estimated per evaluation.
     evaluate: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
@@ -61,7 +79,13 @@ class Problem:
 
     @property
     def n_evaluations(self) -> int:
-        return self.evaluations[0]
+        return self.evaluator.count
+
+    @property
+    def numeric_out_eps(self) -> float:
+        """Precision of the outputs the numerics work with: of the float64 evaluations once
+        one ran, else of the first call's."""
+        return self.evaluator.eps if self.evaluator.eps is not None else self.out_eps
 
     def complete(self) -> None:
         """Make the deferred contract calls (once)."""

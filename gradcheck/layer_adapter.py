@@ -110,8 +110,7 @@ class _Pair:
 
     def run_forward(self, reuse: list[Any] | None = None) -> tuple[list[Any], list[np.ndarray], Any]:
         call = reuse if reuse is not None else [copy_argument(a) for a in self.pristine]
-        self.problem.evaluations[0] += 1
-        outputs, cache = split_forward(call_user("forward", self.forward, *call))
+        outputs, cache = split_forward(self.problem.evaluator.call("forward", self.forward, *call))
         return call, outputs, cache
 
     def run_backward(self, douts: Sequence[np.ndarray], cache: Any) -> list[np.ndarray | None]:
@@ -131,17 +130,16 @@ class _Pair:
     def evaluate(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The outputs at ``values`` of the differentiable arguments (numeric side)."""
         problem = self.problem
-        problem.evaluations[0] += 1
         diff = set(self.positions)
         call = [None if i in diff else copy_argument(a) for i, a in enumerate(self.pristine)]
         for pos, v in zip(self.positions, values):
             call[pos] = v.copy() if self.copy_inputs else v
-        result = call_user("forward", self.forward, *call)
+        result = problem.evaluator.call("forward", self.forward, *call)
         try:
             outputs, _ = split_forward(result)
         except Stop as stop:
             raise UserCodeError("forward", TypeError(stop.args[0].message)) from None
-        problem.numeric_eps = max(dtype_eps(y.dtype) for y in outputs)
+        problem.evaluator.note_outputs(outputs)
         for j, (dout, y) in enumerate(zip(self.douts64, outputs)):
             if y.shape != dout.shape:
                 raise UserCodeError("forward", ValueError(

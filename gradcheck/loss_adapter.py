@@ -20,7 +20,6 @@ from gradcheck.adapters import (
     argument_names,
     as_float64,
     batch_info,
-    call_user,
     copy_argument,
     deferred,
     dtype_eps,
@@ -83,15 +82,14 @@ def loss_problem(
     )
 
     def run(values: Sequence[Any]) -> tuple[np.ndarray, Any]:
-        problem.evaluations[0] += 1
-        return split_loss(call_user("loss", loss_fn, *values), names[0])
+        return split_loss(problem.evaluator.call("loss", loss_fn, *values), names[0])
 
     def objective(values: Sequence[np.ndarray]) -> complex:
         try:
             loss, _ = run([values[0].copy()] + [copy_argument(a) for a in pristine[1:]])
         except Stop as stop:
             raise UserCodeError("loss", TypeError(stop.args[0].message)) from None
-        problem.numeric_eps = dtype_eps(loss.dtype)
+        problem.evaluator.note_outputs([loss])
         return complex(loss.item())
 
     problem.objective = objective

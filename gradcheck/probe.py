@@ -46,7 +46,7 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     p = problem
     way = [direction(rng, x) for x in p.base]
     p.objective(p.base)  # one float64 evaluation tells the precision the numerics work at
-    out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
+    out_eps = p.numeric_out_eps
     floor = 4 * out_eps * p.scale
     noise_rel = max(num.EPS, 4 * out_eps)
     method, note = requested, ""
@@ -100,7 +100,7 @@ def joint_verdict(problem: Problem, rng: np.random.Generator, rtol: float) -> Di
     plus = float(np.real(p.objective([b + d for b, d in zip(p.base, way)])))
     minus = float(np.real(p.objective([b - d for b, d in zip(p.base, way)])))
     numeric = (plus - minus) / (2 * h)
-    out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
+    out_eps = p.numeric_out_eps
     floor = 8 * out_eps * p.scale / h
     difference = abs(analytic - numeric)
     tol = rtol * abs(numeric) + floor
