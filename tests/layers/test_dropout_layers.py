@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gradcheck.kinds import ViolationKind
 from gradcheck.specs import Case, get_spec
-from gradcheck.specs.normalization import dropout_forward_check
+from gradcheck.specs.dropout import dropout_forward_check
 from gradcheck.suite import check_case, check_spec
 from reference_layers import dropout_backward, dropout_forward
 
