@@ -24,8 +24,34 @@ from gradcheck.contract import (
     Violation,
     max_difference,
 )
+from gradcheck.kinds import ViolationKind
 
-__all__ = ["Problem"]
+__all__ = ["Evaluator", "Problem"]
+
+
+@dataclass
+class Evaluator:
+    """Calls the user's forward (or loss) for one check: counts every call, the cost the
+    report states, and keeps the precision of what the numeric side's float64 calls return."""
+
+    count: int = 0
+    eps: float | None = None  # of the outputs of the numeric side's evaluations, once one ran
+
+    def call(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, counted; what it raises is a :class:`UserCodeError` of ``stage``."""
+        self.count += 1
+        return call_user(stage, fn, *args)
+
+    def call_many(self, stage: str, many: Callable[[list[Any]], list[Any]], calls: list[Any]) -> list[Any]:
+        """``many(calls)``: the user's function at every argument list of ``calls`` at once
+        (a function in the worker process), counted as that many calls."""
+        self.count += len(calls)
+        return call_user(stage, many, calls)
+
+    def note_outputs(self, outputs: Sequence[np.ndarray]) -> None:
+        """The numeric side evaluated: its outputs set the precision the numerics work at."""
+        self.eps = max(dtype_eps(y.dtype) for y in outputs)
+
 
 @dataclass
 class Problem:
@@ -44,10 +70,9 @@ class Problem:
     violations: list[Violation] = field(default_factory=list)
     batch_size: int | None = None
     batch_axis: list[bool] = field(default_factory=list)
-    evaluations: list[int] = field(default_factory=lambda: [0])
+    evaluator: Evaluator = field(default_factory=Evaluator)
     fatal: bool = False
     error_detail: str = ""
-    numeric_eps: float | None = None  # precision of the outputs of the float64 evaluations
     # Per-output access, for layers: the outputs at given inputs, and the upstream gradients
     # that weight them in the objective. Lets many coordinates be estimated per evaluation.
     evaluate: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None
@@ -60,7 +85,13 @@ class Problem:
 
     @property
     def n_evaluations(self) -> int:
-        return self.evaluations[0]
+        return self.evaluator.count
+
+    @property
+    def numeric_out_eps(self) -> float:
+        """Precision of the outputs the numerics work with: of the float64 evaluations once
+        one ran, else of the first call's."""
+        return self.evaluator.eps if self.evaluator.eps is not None else self.out_eps
 
     def complete(self) -> None:
         """Make the deferred contract calls (once)."""
@@ -74,7 +105,7 @@ class Problem:
             self.violations.append(err.args[0])
         else:
             message = f"{err.stage} raised {type(err.original).__name__}: {err.original}"
-            self.violations.append(Violation(f"{err.stage}_error", message))
+            self.violations.append(Violation(ViolationKind.raised_in(err.stage), message))
             self.error_detail = err.user_traceback
         self.fatal = True
 

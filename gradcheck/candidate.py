@@ -28,6 +28,7 @@ import numpy as np
 from gradcheck.contract import Violation
 from gradcheck.determinism import case_size, explain_nondeterminism, sample_cases
 from gradcheck.forward import ForwardResult, compare_forward
+from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.report import Report
@@ -120,7 +121,7 @@ def _undifferentiated(search: _Search, state: _State, case: Case, report: Report
     if report.passed:
         return
     names = search.backward.__name__ if search.backward is not None else "backward"
-    refused = [v for v in report.failures if v.kind == "backward_error"]
+    refused = [v for v in report.failures if v.kind == ViolationKind.BACKWARD_ERROR]
     if refused:
         if not state.refused:
             state.refused.append(
@@ -129,7 +130,7 @@ def _undifferentiated(search: _Search, state: _State, case: Case, report: Report
         return
     wrong = [f"d{n}" for n in report.failed_gradients] + [v.kind for v in report.failures]
     state.outcome.add_warning(Violation(
-        "test_mode_backward",
+        ViolationKind.TEST_MODE_BACKWARD,
         f"{names} gives wrong results on a cache from this case ({', '.join(wrong)}); the course "
         "only differentiates train mode, so the layer is judged by its forward here"),
         case.describe())
@@ -222,10 +223,10 @@ def _report_failure(search: _Search, outcome: Outcome, failure: _Failure) -> Non
                 larger = search.check(larger_case)
                 outcome.n_evaluations += larger.n_evaluations
                 _borrow_diagnoses(report, larger, larger_case)
-    if "nondeterministic" not in outcome.contract:
+    if ViolationKind.NONDETERMINISTIC not in outcome.contract:
         note = explain_nondeterminism(search.spec, search.forward, search.backward, case, report, samples)
         if note is not None:
-            outcome.contract.append("nondeterministic")
+            outcome.contract.append(ViolationKind.NONDETERMINISTIC)
             outcome.notes += [note] if note else []
     outcome.failing_case = case.describe()
     outcome.forward = "ok" if fwd.status == "ok" else "FAILED"
@@ -305,7 +306,7 @@ def _name_convention(outcome: Outcome, used: Convention, current: Convention,
                              "yours only rescales a hyper-parameter, so this is no hazard.")
     else:
         outcome.add_warning(Violation(
-            "convention", f"{text}. The current course's convention is {current.name}."))
+            ViolationKind.CONVENTION, f"{text}. The current course's convention is {current.name}."))
 
 
 _FEW = 6

@@ -26,7 +26,7 @@ from gradcheck.compare import (
 )
 from gradcheck.contract import UserCodeError, Violation
 from gradcheck.diagnose import diagnose_values
-from gradcheck.kinds import Method, Status
+from gradcheck.kinds import Method, Status, ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.probe import choose_method, direction, joint_verdict, overlap_diagnosis
 from gradcheck.report import GradientResult, Report
@@ -95,7 +95,7 @@ class Checker:
         except UserCodeError as err:
             p.violations.append(
                 Violation(
-                    "forward_error",
+                    ViolationKind.FORWARD_ERROR,
                     f"forward raised {type(err.original).__name__} at a perturbed input "
                     f"(while estimating numerical gradients): {err.original}",
                 )

@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradcheck.diagnose import diagnose_shape
+from gradcheck.kinds import ViolationKind
 
 __all__ = [
-    "WARNING_KINDS",
     "Stop",
     "UserCodeError",
     "Violation",
@@ -34,45 +34,34 @@ __all__ = [
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-# Hazards that leave every result right: shown and explained, but no failure (``--strict``
-# makes them failures). A write that does change a result is caught by the gradient check.
-WARNING_KINDS = {
-    "dout_mutated": "a later layer that reuses dout (a residual connection, a gradient that is "
-                    "accumulated or logged) sees the changed values",
-    "input_mutated": "any graph that reuses the array (a residual connection, the next layer "
-                     "reading the same activations, a training loop that keeps x) sees the "
-                     "changed values",
-    "test_mode_backward": "the course only calls backward after a train-mode forward; a "
-                          "test-mode cache is never differentiated there",
-    "convention": "your code follows a convention other than the current course's; code that "
-                  "calls it with the current convention gets other results",
-    "legacy_numpy": "the code breaks on the NumPy that is installed today",
-    "python2": "the code breaks on Python 3, which every course year since 2018 uses",
-    "device": "the course runs the same code on a GPU (cuda in Colab), where a tensor made "
-              "on the CPU cannot be combined with the inputs and the layer raises",
-}
-
-
-class Violation(NamedTuple):
-    """One breach of the backward-pass contract, or a hazard that breaks nothing.
-
-    ``kind`` is a stable identifier such as ``"gradient_shape"``; ``argument`` names the
-    input concerned, when there is one. Kinds in :data:`WARNING_KINDS` are warnings: the
-    layer still passes (``--strict`` fails it).
-    """
-
-    kind: str
+class _ViolationFields(NamedTuple):
+    kind: ViolationKind
     message: str
     argument: str | None = None
 
+
+class Violation(_ViolationFields):
+    """One breach of the backward-pass contract, or a hazard that breaks nothing.
+
+    ``kind`` is a :class:`~gradcheck.kinds.ViolationKind` such as ``gradient_shape`` (given
+    as the enum or its word; an unknown word fails at once); ``argument`` names the input
+    concerned, when there is one. Warning kinds leave the layer passing (``--strict``
+    fails it).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, kind: ViolationKind | str, message: str, argument: str | None = None) -> Violation:
+        return super().__new__(cls, ViolationKind(kind), message, argument)
+
     @property
     def is_warning(self) -> bool:
-        return self.kind in WARNING_KINDS
+        return self.kind.is_warning
 
     @property
     def why(self) -> str:
         """Why a warning matters although every result is right ("" for failures)."""
-        return WARNING_KINDS.get(self.kind, "")
+        return self.kind.why
 
 
 class Stop(Exception):
@@ -132,7 +121,7 @@ def check_unchanged(
         if isinstance(before, np.ndarray) and not _same(before, after):
             found.append(
                 Violation(
-                    "input_mutated",
+                    ViolationKind.INPUT_MUTATED,
                     f"{who} wrote into its input {name}: {describe_mutation(before, after)}. "
                     "Work on a copy (x = x.copy()) or use out-of-place operations.",
                     name,
@@ -165,7 +154,7 @@ def parse_gradients(
     if not isinstance(result, (tuple, list)):
         raise Stop(
             Violation(
-                "gradient_count",
+                ViolationKind.GRADIENT_COUNT,
                 f"backward returned {type(result).__name__}; expected {n} gradient(s) "
                 f"({wanted}) as a tuple",
             )
@@ -178,7 +167,7 @@ def parse_gradients(
                 "to float to check its gradient" if integers and len(result) > n else "")
         raise Stop(
             Violation(
-                "gradient_count",
+                ViolationKind.GRADIENT_COUNT,
                 f"backward returned {len(result)} gradients; expected {n}, one for each "
                 f"differentiable input, in argument order: {wanted}{hint}",
             )
@@ -197,26 +186,26 @@ def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Vio
     """One returned gradient as a real array of its argument's shape, all finite; or None and
     what is wrong with it."""
     if g is None:
-        return None, Violation("gradient_type", f"backward returned None for d{name}", name)
+        return None, Violation(ViolationKind.GRADIENT_TYPE, f"backward returned None for d{name}", name)
     try:
         arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
     except (TypeError, ValueError):
         arr = np.asarray(g, dtype=object)
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         return None, Violation(
-            "gradient_type",
+            ViolationKind.GRADIENT_TYPE,
             f"d{name} must be a real array; backward returned {type(g).__name__}"
             + (f" of dtype {arr.dtype}" if isinstance(g, np.ndarray) else ""),
             name,
         )
     if arr.shape != arg.shape:
-        return None, Violation("gradient_shape", diagnose_shape(name, arr.shape, arg.shape), name)
+        return None, Violation(ViolationKind.GRADIENT_SHAPE, diagnose_shape(name, arr.shape, arg.shape), name)
     bad = _nonfinite(arr)
     if bad is not None:
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         kind = "NaN" if np.any(np.isnan(arr)) else "inf"
         return None, Violation(
-            "gradient_nonfinite",
+            ViolationKind.GRADIENT_NONFINITE,
             f"d{name} contains {kind} at {int(bad.sum())} of {arr.size} entries (first at index {first})",
             name,
         )
@@ -251,7 +240,7 @@ def nonfinite_output(outputs: Sequence[np.ndarray], what: str = "forward output"
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             label = what if len(outputs) == 1 else f"{what} {j}"
             return Violation(
-                "forward_nonfinite",
+                ViolationKind.FORWARD_NONFINITE,
                 f"{label} contains NaN or inf at {int(bad.sum())} of {y.size} entries "
                 f"(first at index {first})",
             )
@@ -265,7 +254,7 @@ def dout_writes(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> li
         if not np.array_equal(b, a):
             label = "dout" if len(before) == 1 else f"dout{j + 1}"
             found.append(Violation(
-                "dout_mutated",
+                ViolationKind.DOUT_MUTATED,
                 f"backward wrote into the upstream gradient {label}: {describe_mutation(b, a)}. "
                 "Never modify dout in place (dx = dout.copy(), or dout.clone() in torch; "
                 "dx[mask] = 0).",
@@ -282,7 +271,7 @@ def unrepeated_forward(first: Sequence[np.ndarray], second: Sequence[Any],
         if not repeatable(ya, yb, eps):
             difference = max_difference(ya, yb) if ya.shape == yb.shape else float("nan")
             return Violation(
-                "nondeterministic_forward",
+                ViolationKind.NONDETERMINISTIC_FORWARD,
                 "forward is not deterministic: two calls with the same inputs returned "
                 f"different values for output {j} (max difference {difference:.3g}). "
                 f"Seed any randomness (e.g. {hint}) so that results repeat.",
@@ -302,7 +291,7 @@ def nonlinear_or_random(name: str, grad: np.ndarray, doubled: np.ndarray | None,
     """The verdict on a gradient that ``backward(2 * dout)`` did not double."""
     if varies:
         return Violation(
-            "nondeterministic_backward",
+            ViolationKind.NONDETERMINISTIC_BACKWARD,
             f"backward is not deterministic: two calls with the same dout and cache returned "
             f"different d{name}. Keep random state out of backward: reuse the mask stored in "
             "the cache.",
@@ -311,7 +300,7 @@ def nonlinear_or_random(name: str, grad: np.ndarray, doubled: np.ndarray | None,
     diff = max_difference(grad, doubled / 2) if doubled is not None else float("nan")
     size = float(np.max(np.abs(grad), initial=0.0))
     return Violation(
-        "nonlinear_backward",
+        ViolationKind.NONLINEAR_BACKWARD,
         f"backward is not linear in dout: backward(2 * dout) is not 2 * backward(dout) for "
         f"d{name} (max difference {diff:.3g} against entries up to {size:.3g}). Every gradient "
         "must be dout multiplied by something that depends only on the forward inputs.",

@@ -116,6 +116,6 @@ def explain_nondeterminism(
     """Whether a layer that failed on ``case`` is nondeterministic: ``None`` when no call
     (on ``case``, then on ``samples``) shows it, ``""`` when ``report`` says so already,
     else a sentence for the verdict."""
-    if report is not None and any(v.kind.startswith("nondeterministic") for v in report.violations):
+    if report is not None and any(v.kind.is_nondeterminism for v in report.violations):
         return ""
     return find_nondeterminism(spec, forward, backward, [case, *samples])

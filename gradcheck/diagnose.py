@@ -193,29 +193,43 @@ def diagnose_values(
     """Most likely cause of the mismatches between full ``analytic`` and ``numeric`` arrays.
 
     ``wrong`` is the boolean mask of mismatched entries; ``batch_axis`` says whether axis 0
-    of ``name`` indexes samples.
+    of ``name`` indexes samples. The patterns are tried in turn, the most specific first:
+    where the zeros are, a constant factor, a transpose, which samples, which positions.
     """
     d = f"d{name}"
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
     if not np.any(wrong):
         return None
+    small = 1e-9 * max(float(np.abs(n).max()), 1e-300)  # a numeric entry this small is zero
+    return (
+        _zeros_pattern(d, a, n, wrong, small)
+        or _factor_pattern(d, a, n, small, batch_size)
+        or _transpose_pattern(d, a, n)
+        or (_batch_pattern(d, wrong) if batch_axis and a.ndim >= 1 and a.shape[0] > 1 else None)
+        or (_spatial_pattern(d, wrong) if a.ndim == 4 else None)
+        or None
+    )
+
+
+def _zeros_pattern(d: str, a: np.ndarray, n: np.ndarray, wrong: np.ndarray, small: float) -> str | None:
+    """Mismatches explained by where the analytic and the numeric gradient are zero."""
+    count = int(np.count_nonzero(wrong))
     if np.all(a == 0):
         return (
             f"{d} is all zeros but the numeric gradient is not: the backward pass never "
             f"writes {d} (or returns a zeros array it did not fill)."
         )
-    if np.all(a[wrong] == 0) and np.count_nonzero(wrong) < a.size:
+    if np.all(a[wrong] == 0) and count < a.size:
         return (
-            f"{d} is zero at every mismatched entry ({int(np.count_nonzero(wrong))} of "
+            f"{d} is zero at every mismatched entry ({count} of "
             f"{a.size}): contributions are missing there (a mask, a loop bound or an "
             "overlapping window that assigns with = instead of accumulating with +=)."
         )
-    small = 1e-9 * max(float(np.abs(n).max()), 1e-300)
     a_zero, n_zero = a[wrong] == 0, np.abs(n[wrong]) <= small
-    if np.all(n_zero) and not np.all(a == 0) and np.count_nonzero(wrong) < a.size:
+    if np.all(n_zero) and count < a.size:
         return (
-            f"{d} is non-zero exactly where the numeric gradient is zero ({int(np.count_nonzero(wrong))} "
+            f"{d} is non-zero exactly where the numeric gradient is zero ({count} "
             f"of {a.size} entries): a contribution where none is due, such as a mask that is not "
             "applied (padding, masked time steps, dropped units) or applied to the wrong entries."
         )
@@ -227,34 +241,38 @@ def diagnose_values(
             "e.g. x > 0, not from dout); in a convolution or pooling, check that the backward "
             "uses the stride, padding and dilation when it maps outputs back to input positions."
         )
+    return None
+
+
+def _factor_pattern(d: str, a: np.ndarray, n: np.ndarray, small: float, batch_size: int | None) -> str | None:
+    """``a = c * n`` for a constant ``c`` other than 1: a sign or a scale."""
     c, resid = _fit_factor(a, n)
+    if not (resid < 1e-3 and np.isfinite(c)):
+        return None
+    if _close(c, -1.0):
+        return f"{d} has the wrong sign: it equals minus the numeric gradient."
     # A few numbers always fit a factor (batch norm's dx for N = 2 is two opposite
     # numbers): only a sign, a batch size or a factor of 2 is evidence then; an arbitrary
     # factor needs at least three entries to be a pattern.
     informative = np.count_nonzero(np.abs(n) > small) >= 3
-    if resid < 1e-3 and np.isfinite(c):
-        if _close(c, -1.0):
-            return f"{d} has the wrong sign: it equals minus the numeric gradient."
-        sizes = [n for n in (batch_size, *a.shape) if n is not None and n > 1]
-        named = _close(c, 2.0) or _close(c, 0.5) or any(
-            _close(c, float(n)) or _close(c, 1.0 / n) or _close(c, np.sqrt(n)) or _close(c, 1 / np.sqrt(n))
-            for n in sizes)
-        if not _close(c, 1.0, 1e-6) and (informative or named):
-            return _scale_message(d, c, batch_size, a.shape)
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
-        if np.allclose(a, n.T, rtol=1e-6, atol=1e-12 * max(1.0, float(np.abs(n).max()))):
-            return (
-                f"{d} holds the transpose of the right gradient: check the order of "
-                "the matrix product (dimension analysis cannot see it for square matrices)."
-            )
-    if batch_axis and a.ndim >= 1 and a.shape[0] > 1:
-        message = _batch_pattern(d, wrong)
-        if message:
-            return message
-    if a.ndim == 4:
-        message = _spatial_pattern(d, wrong)
-        if message:
-            return message
+    sizes = [size for size in (batch_size, *a.shape) if size is not None and size > 1]
+    named = _close(c, 2.0) or _close(c, 0.5) or any(
+        _close(c, float(size)) or _close(c, 1.0 / size) or _close(c, np.sqrt(size))
+        or _close(c, 1 / np.sqrt(size))
+        for size in sizes)
+    if not _close(c, 1.0, 1e-6) and (informative or named):
+        return _scale_message(d, c, batch_size, a.shape)
+    return None
+
+
+def _transpose_pattern(d: str, a: np.ndarray, n: np.ndarray) -> str | None:
+    """A square gradient that holds the transpose of the right one."""
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and np.allclose(
+            a, n.T, rtol=1e-6, atol=1e-12 * max(1.0, float(np.abs(n).max()))):
+        return (
+            f"{d} holds the transpose of the right gradient: check the order of "
+            "the matrix product (dimension analysis cannot see it for square matrices)."
+        )
     return None
 
 

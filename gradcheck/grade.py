@@ -21,7 +21,7 @@ from typing import Any, cast
 from gradcheck.candidate import Outcome
 from gradcheck.discover import Discovery, Match
 from gradcheck.isolation import Sandbox, check_isolated, discover_isolated
-from gradcheck.kinds import Verdict
+from gradcheck.kinds import Verdict, ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.packages import KNOWN_FILES, find_files
 
@@ -167,8 +167,9 @@ def _diagnosis(outcome: Outcome) -> str:
             continue
         cause = g.get("diagnosis") or g.get("reason")
         found.append(_first_line(cause) if cause else f"d{g['name']} wrong (no single cause fits)")
+    gradient_reasons = (ViolationKind.GRADIENT_SHAPE, ViolationKind.GRADIENT_TYPE)  # given per gradient
     found += [_first_line(str(v.get("message", v.get("kind", "")))) for v in report.get("violations") or []
-              if v.get("kind") not in ("gradient_shape", "gradient_type")]  # those are a gradient's reason
+              if v.get("kind") not in gradient_reasons]
     if not found and not outcome.passed:
         found = [f"{name}: {verdict}" for name, verdict in outcome.gradients.items() if verdict != "ok"]
         found += outcome.contract
@@ -199,7 +200,13 @@ def _row(student: Student, path: str, outcome: Outcome) -> Row:
                gradients=" ".join(f"d{k}:{v}" for k, v in outcome.gradients.items()),
                diagnosis=_diagnosis(outcome), case=outcome.failing_case or "",
                seconds=outcome.seconds, report=_report(outcome), outcome=outcome.to_dict(),
-               flag="reference_imported" if "reference_imported" in outcome.contract else "")
+               flag=_flag(outcome))
+
+
+def _flag(outcome: Outcome) -> str:
+    """``reference_imported`` for a layer that hands in the checker's own reference."""
+    kind = ViolationKind.REFERENCE_IMPORTED
+    return kind.value if kind in outcome.contract else ""
 
 
 Progress = Callable[[Student, list[Row], int, int], None]  # student, rows, tasks done, tasks

@@ -31,6 +31,7 @@ from typing import Any
 
 from gradcheck.candidate import Outcome
 from gradcheck.discover import Discovery, Match
+from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
@@ -253,7 +254,7 @@ def reference_outcome(match: Match) -> Outcome:
     outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward), kind="layer")
     outcome.forward = "FAILED"
     outcome.gradients = {name: "-" for name in get_spec(match.spec).wrt}
-    outcome.contract = ["reference_imported"]
+    outcome.contract = [ViolationKind.REFERENCE_IMPORTED.value]
     outcome.forward_message = (
         f"{match.forward} is imported from {match.config}: it hands in the checker's own "
         "reference implementation instead of the student's code, so there is nothing of the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Method", "Status", "Verdict"]
+__all__ = ["Method", "Status", "Verdict", "ViolationKind"]
 
 
 class _Word(str, Enum):
@@ -47,3 +47,92 @@ class Method(_Word):
     RICHARDSON = "richardson"
     FORWARD = "forward"
     NONE = "none"
+
+
+class ViolationKind(_Word):
+    """What a :class:`~gradcheck.contract.Violation` is: a breach of the backward-pass
+    contract (a failure) or a hazard that leaves every result right (a warning, which
+    ``--strict`` fails). The value is the stable identifier tests and JSON show."""
+
+    # the gradients backward returned
+    GRADIENT_COUNT = "gradient_count"
+    GRADIENT_TYPE = "gradient_type"
+    GRADIENT_SHAPE = "gradient_shape"
+    GRADIENT_NONFINITE = "gradient_nonfinite"
+    # what forward or the loss returned
+    FORWARD_RETURN = "forward_return"
+    LOSS_RETURN = "loss_return"
+    FORWARD_NONFINITE = "forward_nonfinite"
+    # the user's code raised, in the stage named
+    FORWARD_ERROR = "forward_error"
+    BACKWARD_ERROR = "backward_error"
+    LOSS_ERROR = "loss_error"
+    # repeat calls that did not repeat, a backward not linear in dout
+    NONDETERMINISTIC = "nondeterministic"  # a layer's cases, some of which did not repeat
+    NONDETERMINISTIC_FORWARD = "nondeterministic_forward"
+    NONDETERMINISTIC_BACKWARD = "nondeterministic_backward"
+    NONDETERMINISTIC_LOSS = "nondeterministic_loss"
+    NONLINEAR_BACKWARD = "nonlinear_backward"
+    # the file handed in the checker's own reference layers
+    REFERENCE_IMPORTED = "reference_imported"
+    # warnings (see _WHY)
+    DOUT_MUTATED = "dout_mutated"
+    INPUT_MUTATED = "input_mutated"
+    TEST_MODE_BACKWARD = "test_mode_backward"
+    CONVENTION = "convention"
+    LEGACY_NUMPY = "legacy_numpy"
+    PYTHON2 = "python2"
+    DEVICE = "device"
+
+    @classmethod
+    def raised_in(cls, stage: str) -> ViolationKind:
+        """The kind for user code that raised in ``stage`` (``"forward"``, ``"backward"``,
+        ``"loss"``)."""
+        return cls(f"{stage}_error")
+
+    @property
+    def is_warning(self) -> bool:
+        """A hazard that leaves every result right: shown and explained, no failure."""
+        return self in _WHY
+
+    @property
+    def why(self) -> str:
+        """Why a warning matters although every result is right ("" for failures)."""
+        return _WHY.get(self, "")
+
+    @property
+    def is_nondeterminism(self) -> bool:
+        """Two calls with the same inputs that returned different results."""
+        return self in (ViolationKind.NONDETERMINISTIC, ViolationKind.NONDETERMINISTIC_FORWARD,
+                        ViolationKind.NONDETERMINISTIC_BACKWARD, ViolationKind.NONDETERMINISTIC_LOSS)
+
+    @property
+    def gradient_cell(self) -> str | None:
+        """How a gradient's table cell names this kind when it is that gradient's reason
+        (``shape``, ``type``, ``NaN``); None for kinds that are not about one gradient."""
+        return _GRADIENT_CELL.get(self)
+
+
+# Hazards that leave every result right: shown and explained, but no failure (``--strict``
+# makes them failures). A write that does change a result is caught by the gradient check.
+_WHY = {
+    ViolationKind.DOUT_MUTATED: "a later layer that reuses dout (a residual connection, a gradient "
+                                "that is accumulated or logged) sees the changed values",
+    ViolationKind.INPUT_MUTATED: "any graph that reuses the array (a residual connection, the next "
+                                 "layer reading the same activations, a training loop that keeps x) "
+                                 "sees the changed values",
+    ViolationKind.TEST_MODE_BACKWARD: "the course only calls backward after a train-mode forward; a "
+                                      "test-mode cache is never differentiated there",
+    ViolationKind.CONVENTION: "your code follows a convention other than the current course's; "
+                              "code that calls it with the current convention gets other results",
+    ViolationKind.LEGACY_NUMPY: "the code breaks on the NumPy that is installed today",
+    ViolationKind.PYTHON2: "the code breaks on Python 3, which every course year since 2018 uses",
+    ViolationKind.DEVICE: "the course runs the same code on a GPU (cuda in Colab), where a tensor "
+                          "made on the CPU cannot be combined with the inputs and the layer raises",
+}
+
+_GRADIENT_CELL = {
+    ViolationKind.GRADIENT_SHAPE: "shape",
+    ViolationKind.GRADIENT_TYPE: "type",
+    ViolationKind.GRADIENT_NONFINITE: "NaN",
+}

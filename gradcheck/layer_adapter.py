@@ -52,6 +52,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
+from gradcheck.kinds import ViolationKind
 
 __all__ = ["layer_problem"]
 
@@ -65,7 +66,7 @@ def split_forward(result: Any, stage: str = "forward") -> tuple[list[np.ndarray]
         if isinstance(result, np.ndarray):
             what = f"a single array of shape {result.shape}"
         raise Stop(Violation(
-            "forward_return",
+            ViolationKind.FORWARD_RETURN,
             f"{stage} must return (out, cache), or (out1, out2, ..., cache) for several "
             f"outputs; it returned {what}",
         ))
@@ -74,7 +75,7 @@ def split_forward(result: Any, stage: str = "forward") -> tuple[list[np.ndarray]
         arr = np.asarray(out) if out is not None else None
         if arr is None or not np.issubdtype(arr.dtype, np.inexact):
             raise Stop(Violation(
-                "forward_return",
+                ViolationKind.FORWARD_RETURN,
                 f"{stage} output {j} must be a floating-point array; it is "
                 f"{type(out).__name__}" + (f" of dtype {arr.dtype}" if arr is not None else ""),
             ))
@@ -109,8 +110,7 @@ class _Pair:
 
     def run_forward(self, reuse: list[Any] | None = None) -> tuple[list[Any], list[np.ndarray], Any]:
         call = reuse if reuse is not None else [copy_argument(a) for a in self.pristine]
-        self.problem.evaluations[0] += 1
-        outputs, cache = split_forward(call_user("forward", self.forward, *call))
+        outputs, cache = split_forward(self.problem.evaluator.call("forward", self.forward, *call))
         return call, outputs, cache
 
     def run_backward(self, douts: Sequence[np.ndarray], cache: Any) -> list[np.ndarray | None]:
@@ -139,7 +139,7 @@ class _Pair:
             outputs, _ = split_forward(result)
         except Stop as stop:
             raise UserCodeError("forward", TypeError(stop.args[0].message)) from None
-        self.problem.numeric_eps = max(dtype_eps(y.dtype) for y in outputs)
+        self.problem.evaluator.note_outputs(outputs)
         for j, (dout, y) in enumerate(zip(self.douts64, outputs)):
             if y.shape != dout.shape:
                 raise UserCodeError("forward", ValueError(
@@ -149,8 +149,7 @@ class _Pair:
 
     def evaluate(self, values: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The outputs at ``values`` of the differentiable arguments (numeric side)."""
-        self.problem.evaluations[0] += 1
-        return self._outputs(call_user("forward", self.forward, *self._call(values)))
+        return self._outputs(self.problem.evaluator.call("forward", self.forward, *self._call(values)))
 
     def objective(self, values: Sequence[np.ndarray]) -> complex:
         return self._total(self.evaluate(values))
@@ -164,9 +163,8 @@ class _Pair:
     def evaluate_many(self, points: Sequence[Sequence[np.ndarray]]) -> list[list[np.ndarray]]:
         """:meth:`evaluate` at each of ``points``, from one call of the forward's ``many``
         (a forward in the worker process: one message for the lot)."""
-        self.problem.evaluations[0] += len(points)
         many = getattr(self.forward, "many")  # noqa: B009 - only forwards that have it get here
-        results = call_user("forward", many, [self._call(v) for v in points])
+        results = self.problem.evaluator.call_many("forward", many, [self._call(v) for v in points])
         return [self._outputs(r) for r in results]
 
     def objectives(self, points: Sequence[Sequence[np.ndarray]]) -> list[complex]:
@@ -229,7 +227,7 @@ def layer_problem(
     except (Stop, UserCodeError) as err:
         problem.stop(err)
         return problem
-    pair.copy_inputs = any(v.kind == "input_mutated" for v in problem.violations)
+    pair.copy_inputs = any(v.kind == ViolationKind.INPUT_MUTATED for v in problem.violations)
 
     problem.finish = functools.partial(deferred, problem, functools.partial(_repeat_calls, pair))
     return problem

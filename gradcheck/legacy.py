@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.contract import Violation
+from gradcheck.kinds import ViolationKind
 
 __all__ = [
     "PY2_DIVIDE",
@@ -100,7 +101,7 @@ def numpy_warning(used: dict[str, str] | None = None) -> Violation | None:
         return None
     names = ", ".join(f"{name} (removed in NumPy {release})" for name, release in sorted(used.items()))
     return Violation(
-        "legacy_numpy",
+        ViolationKind.LEGACY_NUMPY,
         f"uses {names}; gradcheck ran it with the old meaning (NumPy {np.__version__} is installed "
         "here, where it raises)")
 
@@ -166,6 +167,6 @@ def python2_warning(symptom_text: str) -> Violation:
     first = next((line.strip() for line in symptom_text.splitlines()
                   if any(s in line for s in _PY2_SYMPTOMS)), "")
     return Violation(
-        "python2",
+        ViolationKind.PYTHON2,
         "written for Python 2 (integer division with /, xrange): it passes under Python 2 "
         f"semantics, as its course ran it, but fails under Python 3 ({first})")

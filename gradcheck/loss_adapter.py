@@ -20,7 +20,6 @@ from gradcheck.adapters import (
     argument_names,
     as_float64,
     batch_info,
-    call_user,
     copy_argument,
     deferred,
     dtype_eps,
@@ -36,6 +35,7 @@ from gradcheck.contract import (
     parse_gradients,
     repeatable,
 )
+from gradcheck.kinds import ViolationKind
 
 __all__ = ["loss_problem"]
 
@@ -44,14 +44,14 @@ def split_loss(result: Any, name: str) -> tuple[np.ndarray, Any]:
     """``(loss, gradient)`` from what a loss returned, or a :class:`Stop` saying why not."""
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise Stop(Violation(
-            "loss_return",
+            ViolationKind.LOSS_RETURN,
             f"a loss must return (loss, d{name}); it returned {type(result).__name__}"
             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""),
         ))
     loss = np.asarray(result[0])
     if loss.size != 1 or not np.issubdtype(loss.dtype, np.inexact):
         raise Stop(Violation(
-            "loss_return",
+            ViolationKind.LOSS_RETURN,
             f"the loss must be a single floating-point number; got {type(result[0]).__name__} "
             f"of shape {loss.shape}",
         ))
@@ -82,29 +82,27 @@ def loss_problem(
     )
 
     def run(values: Sequence[Any]) -> tuple[np.ndarray, Any]:
-        problem.evaluations[0] += 1
-        return split_loss(call_user("loss", loss_fn, *values), names[0])
+        return split_loss(problem.evaluator.call("loss", loss_fn, *values), names[0])
 
     def objective(values: Sequence[np.ndarray]) -> complex:
         try:
             loss, _ = run([values[0].copy()] + [copy_argument(a) for a in pristine[1:]])
         except Stop as stop:
             raise UserCodeError("loss", TypeError(stop.args[0].message)) from None
-        problem.numeric_eps = dtype_eps(loss.dtype)
+        problem.evaluator.note_outputs([loss])
         return complex(loss.item())
 
     def objectives(points: Sequence[Sequence[np.ndarray]]) -> list[complex]:
         """The objective at each point, in one call of the loss's ``many`` (a loss in the
         worker process: one message for the lot)."""
-        problem.evaluations[0] += len(points)
         calls = [[values[0].copy()] + [copy_argument(a) for a in pristine[1:]] for values in points]
         found = []
-        for result in call_user("loss", getattr(loss_fn, "many"), calls):  # noqa: B009
+        for result in problem.evaluator.call_many("loss", getattr(loss_fn, "many"), calls):  # noqa: B009
             try:
                 loss, _ = split_loss(result, names[0])
             except Stop as stop:
                 raise UserCodeError("loss", TypeError(stop.args[0].message)) from None
-            problem.numeric_eps = dtype_eps(loss.dtype)
+            problem.evaluator.note_outputs([loss])
             found.append(complex(loss.item()))
         return found
 
@@ -127,7 +125,7 @@ def _first_call(problem: Problem, run: Callable[[Sequence[Any]], tuple[np.ndarra
     call = [copy_argument(a) for a in pristine]
     loss, grad = run(call)
     if not np.isfinite(loss):
-        raise Stop(Violation("forward_nonfinite", f"the loss is {float(loss)}"))
+        raise Stop(Violation(ViolationKind.FORWARD_NONFINITE, f"the loss is {float(loss)}"))
     problem.violations += check_unchanged(pristine, call, names, "the loss function")
     grads, found = parse_gradients((grad,), pristine, [0], names)
     problem.violations += found
@@ -157,7 +155,7 @@ def _repeat_call(problem: Problem, run: Callable[[Sequence[Any]], tuple[np.ndarr
     same_grad = first is None or repeatable(first, grad_b_arr, problem.grad_eps[0])
     if not repeatable(loss, np.asarray(loss_b), problem.out_eps) or not same_grad:
         problem.violations.append(Violation(
-            "nondeterministic_loss",
+            ViolationKind.NONDETERMINISTIC_LOSS,
             "the loss function is not deterministic: two calls with the same inputs returned "
             "different results. Seed any randomness.",
         ))

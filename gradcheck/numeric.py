@@ -10,7 +10,7 @@ Complex step: for ``f`` analytic in each input, ``Im f(x + i h e_k) / h`` equals
 ``df/dx_k`` up to ``O(h^2)``. There is no subtraction, hence no cancellation, and ``h``
 can be tiny (``1e-20``): the estimate is accurate to machine precision. Code that drops
 the imaginary part (``np.abs``, ``.real``, a float output buffer) breaks it, which
-:func:`probe_complex_safety` detects.
+:func:`gradcheck.complex_safety.probe_complex_safety` detects.
 
 Central differences ``(f(x+h) - f(x-h)) / 2h`` have truncation error ``h^2 f'''/6`` and
 round-off ``~ sigma / h`` where ``sigma`` is the noise of one evaluation of ``f``;
@@ -25,7 +25,6 @@ Steps are made exactly representable (``h = (x + h) - x``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -39,13 +38,12 @@ __all__ = [
     "EPS",
     "METHODS",
     "Estimate",
-    "SafetyProbe",
+    "complex_point",
     "coordinate_derivatives",
     "directional_derivative",
     "measure_noise",
     "one_sided_ranges",
     "one_sided_slopes",
-    "probe_complex_safety",
 ]
 
 Objective = Callable[[Sequence[np.ndarray]], complex]
@@ -61,15 +59,6 @@ class Estimate(NamedTuple):
 
     value: FloatArray
     error: FloatArray
-
-
-class SafetyProbe(NamedTuple):
-    """Outcome of the complex-step safety probe."""
-
-    complex_safe: bool
-    reason: str
-    complex_value: float
-    richardson: Estimate
 
 
 def _central_step(x: FloatArray, rel: float) -> FloatArray:
@@ -142,7 +131,8 @@ def coordinate_derivatives(
     Parameters
     ----------
     f : callable
-        The objective; called with one array per input.
+        The objective; called with one array per input (or, when it has a ``batch``
+        method, with many points at once: see :func:`perturbed`).
     base : sequence of float64 arrays
         The point of evaluation. Never modified.
     which : int
@@ -155,39 +145,48 @@ def coordinate_derivatives(
     noise_rel : float
         ``noise`` relative to the magnitude of ``f``'s terms; sets the step sizes.
     """
-    x = base[which]
-    values = np.zeros(len(indices))
-    errors = np.zeros(len(indices))
     if method == "complex":
         work = [np.asarray(b, dtype=np.complex128).copy() for b in base]
-        values[:] = np.imag(_stepped(f, work, which, indices, 1j * COMPLEX_STEP, advance)) / COMPLEX_STEP
-        return Estimate(values, errors)
+        values = np.imag(_stepped(f, work, which, indices, 1j * COMPLEX_STEP, advance)) / COMPLEX_STEP
+        return Estimate(values, np.zeros(len(indices)))
+    estimator = _REAL_ESTIMATORS.get(method)
+    if estimator is None:
+        raise ValueError(f"method={method!r} is not one of complex, central, richardson, forward")
     work = [b.copy() for b in base]
-    xk = x.reshape(-1)[indices]
-    if method == "central":
-        h = _central_step(xk, _step_scale(noise_rel, 1 / 3))
-        fp = _stepped(f, work, which, indices, h)
-        fm = _stepped(f, work, which, indices, -h, advance)
-        values[:] = (fp.real - fm.real) / (2 * h)
-        errors[:] = noise / h
-        return Estimate(values, errors)
-    if method == "richardson":
-        h = _central_step(xk, _step_scale(noise_rel, 1 / 4))
-        d = []
-        for step, tick in ((h, None), (h / 2, advance)):
-            fp = _stepped(f, work, which, indices, step)
-            fm = _stepped(f, work, which, indices, -step, tick)
-            d.append((fp.real - fm.real) / (2 * step))
-        values[:] = (4 * d[1] - d[0]) / 3
-        errors[:] = np.abs(d[1] - d[0]) / 3 + 3 * noise / h
-        return Estimate(values, errors)
-    if method == "forward":
-        f0 = _real(f(work))
-        h = _central_step(xk, _step_scale(noise_rel, 1 / 2))
-        values[:] = (_stepped(f, work, which, indices, h, advance).real - f0) / h
-        errors[:] = 2 * noise / h
-        return Estimate(values, errors)
-    raise ValueError(f"method={method!r} is not one of complex, central, richardson, forward")
+    return estimator(f, work, which, indices, noise, noise_rel)
+
+
+def _central_coordinates(f: Objective, work: list[FloatArray], which: int,
+                         indices: npt.NDArray[np.intp], noise: float, noise_rel: float) -> Estimate:
+    h = _central_step(work[which].reshape(-1)[indices], _step_scale(noise_rel, 1 / 3))
+    fp = _stepped(f, work, which, indices, h)
+    fm = _stepped(f, work, which, indices, -h, advance)
+    return Estimate((fp.real - fm.real) / (2 * h), noise / h)
+
+
+def _richardson_coordinates(f: Objective, work: list[FloatArray], which: int,
+                            indices: npt.NDArray[np.intp], noise: float, noise_rel: float) -> Estimate:
+    h = _central_step(work[which].reshape(-1)[indices], _step_scale(noise_rel, 1 / 4))
+    d = []
+    for step, tick in ((h, None), (h / 2, advance)):
+        fp = _stepped(f, work, which, indices, step)
+        fm = _stepped(f, work, which, indices, -step, tick)
+        d.append((fp.real - fm.real) / (2 * step))
+    return Estimate((4 * d[1] - d[0]) / 3, np.abs(d[1] - d[0]) / 3 + 3 * noise / h)
+
+
+def _forward_coordinates(f: Objective, work: list[FloatArray], which: int,
+                         indices: npt.NDArray[np.intp], noise: float, noise_rel: float) -> Estimate:
+    f0 = _real(f(work))
+    h = _central_step(work[which].reshape(-1)[indices], _step_scale(noise_rel, 1 / 2))
+    return Estimate((_stepped(f, work, which, indices, h, advance).real - f0) / h, 2 * noise / h)
+
+
+_REAL_ESTIMATORS = {
+    "central": _central_coordinates,
+    "richardson": _richardson_coordinates,
+    "forward": _forward_coordinates,
+}
 
 
 def along(f: Objective, base: Sequence[FloatArray], direction: Sequence[FloatArray | None],
@@ -215,11 +214,7 @@ def directional_derivative(
     relative step is a plain number.
     """
     if method == "complex":
-        point = [
-            b.astype(np.complex128) if d is None else b + 1j * COMPLEX_STEP * d
-            for b, d in zip(base, direction)
-        ]
-        return float(np.imag(f(point)) / COMPLEX_STEP), 0.0
+        return float(np.imag(f(complex_point(base, direction))) / COMPLEX_STEP), 0.0
 
     if method == "central":
         h = _step_scale(noise_rel, 1 / 3)
@@ -236,6 +231,12 @@ def directional_derivative(
         plus, at_base = along(f, base, direction, (h, 0.0))
         return (plus - at_base) / h, 2 * noise / h
     raise ValueError(f"method={method!r} is not one of complex, central, richardson, forward")
+
+
+def complex_point(base: Sequence[FloatArray], direction: Sequence[FloatArray | None]) -> list[np.ndarray]:
+    """``base + i h direction``, complex in every input (fixed inputs too)."""
+    return [b.astype(np.complex128) if d is None else b + 1j * COMPLEX_STEP * d
+            for b, d in zip(base, direction)]
 
 
 def one_sided_slopes(
@@ -302,89 +303,6 @@ def one_sided_ranges(
             low[j] += float(np.sum(np.minimum(left, right)))
             high[j] += float(np.sum(np.maximum(left, right)))
     return size, low, high, h
-
-
-def probe_complex_safety(
-    f: Objective,
-    base: Sequence[FloatArray],
-    direction: Sequence[FloatArray | None],
-    *,
-    noise: float,
-    noise_rel: float,
-) -> SafetyProbe:
-    """Decide whether complex-step derivatives of ``f`` can be trusted.
-
-    One complex evaluation along ``direction`` is compared with a Richardson estimate along
-    the same direction. Code that drops the imaginary part (``np.abs``, ``.real``,
-    ``astype(float)``, writing into a float buffer) changes the complex-step value, emits a
-    ``ComplexWarning`` or returns a real result; any of these marks ``f`` unsafe.
-    """
-    richardson = directional_derivative(
-        f, base, direction, "richardson", noise=noise, noise_rel=noise_rel
-    )
-    rich = Estimate(np.array([richardson[0]]), np.array([richardson[1]]))
-    point = [
-        b.astype(np.complex128) if d is None else b + 1j * COMPLEX_STEP * d
-        for b, d in zip(base, direction)
-    ]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            value = f(point)
-        except Exception as exc:  # student code may reject complex input in any way
-            original = getattr(exc, "original", exc)
-            return SafetyProbe(
-                False,
-                f"forward raised {type(original).__name__} on complex input: {original}",
-                float("nan"),
-                rich,
-            )
-    complex_warnings = [w for w in caught if "Complex" in type(w.message).__name__]
-    if complex_warnings:
-        return SafetyProbe(
-            False,
-            "forward discards imaginary parts (ComplexWarning: "
-            f"{str(complex_warnings[0].message).strip()})",
-            float("nan"),
-            rich,
-        )
-    if not np.iscomplexobj(value):
-        return SafetyProbe(
-            False, "forward returns real outputs for complex inputs", float("nan"), rich
-        )
-    estimate = float(np.imag(value) / COMPLEX_STEP)
-    if not np.isfinite(estimate):
-        return SafetyProbe(False, "complex-step derivative is not finite", estimate, rich)
-    tol = 1e-6 * (abs(richardson[0]) + abs(estimate)) + 4 * richardson[1]
-    if abs(estimate - richardson[0]) <= tol:
-        return SafetyProbe(True, "", estimate, rich)
-    if _on_kink(f, base, direction, noise):
-        # Finite differences straddle a kink here, so they cannot judge the complex step;
-        # the structural checks above passed, and every mismatch is re-checked later.
-        return SafetyProbe(True, "inputs sit on a kink; safety checked structurally", estimate, rich)
-    return SafetyProbe(
-        False,
-        "complex-step and finite-difference derivatives disagree "
-        f"({estimate:.6g} vs {richardson[0]:.6g}): the forward drops imaginary parts "
-        "(np.abs, .real, a float output buffer, astype(float))",
-        estimate,
-        rich,
-    )
-
-
-def _on_kink(
-    f: Objective,
-    base: Sequence[FloatArray],
-    direction: Sequence[FloatArray | None],
-    noise: float,
-    rel_step: float = 1e-7,
-) -> bool:
-    """Whether the one-sided slopes of ``f`` along ``direction`` differ at the base point."""
-
-    f0, plus, minus = along(f, base, direction, (0.0, rel_step, -rel_step))
-    right = (plus - f0) / rel_step
-    left = (f0 - minus) / rel_step
-    return abs(right - left) > 1e-3 * (abs(right) + abs(left)) + 8 * noise / rel_step
 
 
 def measure_noise(

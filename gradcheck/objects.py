@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.adapters import Problem, call_user, deferred, dtype_eps
+from gradcheck.adapters import Evaluator, Problem, call_user, deferred, dtype_eps
 from gradcheck.check import check_problem, checker_rng
 from gradcheck.contract import (
     Stop,
@@ -34,6 +34,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
+from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
 
@@ -100,7 +101,7 @@ class _ObjectCalls:
     params: _Parameters
     originals: dict[str, np.ndarray]
     names: list[str]  # of the inputs
-    problem: Problem | None = None
+    evaluator: Evaluator = field(default_factory=Evaluator)
     douts: list[np.ndarray] = field(default_factory=list)
 
     def restore(self) -> None:
@@ -108,10 +109,8 @@ class _ObjectCalls:
             self.params.set(name, v.copy())
 
     def forward(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        assert self.problem is not None
-        self.problem.evaluations[0] += 1
         try:
-            return _outputs(call_user("forward", self.layer.forward, *[x.copy() for x in xs]))
+            return _outputs(self.evaluator.call("forward", self.layer.forward, *[x.copy() for x in xs]))
         finally:
             self.restore()
 
@@ -168,10 +167,10 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
         analytic=[], objective=calls.objective, analytic_noise=[0.0] * (len(inputs) + len(params.names)),
         batch_size=int(inputs[0].shape[0]) if inputs[0].ndim else None,
         batch_axis=[x.ndim >= 2 for x in inputs] + [False] * len(params.names),
+        evaluator=calls.evaluator,
     )
-    calls.problem = problem
     try:
-        outputs = _first_object_call(calls, rng)
+        outputs = _first_object_call(problem, calls, rng)
     except (Stop, UserCodeError) as err:
         problem.stop(err)
         return problem
@@ -183,13 +182,10 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
     return problem
 
 
-def _first_object_call(calls: _ObjectCalls, rng: np.random.Generator) -> list[np.ndarray]:
+def _first_object_call(problem: Problem, calls: _ObjectCalls, rng: np.random.Generator) -> list[np.ndarray]:
     """Forward and backward once: the analytic gradients and the breaches seen."""
-    problem = calls.problem
-    assert problem is not None
     xs = [x.copy() for x in calls.inputs]
-    problem.evaluations[0] += 1
-    outputs = _outputs(call_user("forward", calls.layer.forward, *xs))
+    outputs = _outputs(calls.evaluator.call("forward", calls.layer.forward, *xs))
     found = nonfinite_output(outputs)
     if found is not None:
         raise Stop(found)
@@ -209,7 +205,8 @@ def _param_gradient(params: _Parameters, name: str, originals: dict[str, np.ndar
                     ) -> tuple[np.ndarray | None, list[Violation]]:
     g = params.grad(name)
     if g is None:
-        return None, [Violation("gradient_type", f"backward did not set the gradient of {name}", name)]
+        return None, [Violation(ViolationKind.GRADIENT_TYPE,
+                                f"backward did not set the gradient of {name}", name)]
     (gp,), found = parse_gradients((np.asarray(g).copy(),), [originals[name]], [0], [name])
     return gp, found
 
@@ -235,6 +232,39 @@ def _repeat_object(problem: Problem, forward: Callable[[Sequence[np.ndarray]], l
             return
 
 
+@dataclass
+class _ModelCalls:
+    """A model and one batch: ``model.loss(X, y)`` at given parameter values, with the
+    original parameters put back after every call."""
+
+    model: Any
+    X: Any
+    y: Any
+    originals: dict[str, np.ndarray]
+    evaluator: Evaluator = field(default_factory=Evaluator)
+
+    def loss(self, values: dict[str, np.ndarray] | None = None) -> tuple[Any, dict[str, Any]]:
+        """``model.loss(X, y)`` at ``values`` (the original parameters by default)."""
+        if values is None:
+            values = {k: v.copy() for k, v in self.originals.items()}
+        for k, v in values.items():
+            self.model.params[k] = v
+        try:
+            result = self.evaluator.call("loss", self.model.loss, copy.deepcopy(self.X),
+                                         copy.deepcopy(self.y))
+        finally:
+            for k, v in self.originals.items():
+                self.model.params[k] = v.copy()
+        if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], dict):
+            raise UserCodeError("loss", TypeError(
+                f"model.loss(X, y) must return (loss, grads) with grads a dict; got {type(result).__name__}"))
+        return result
+
+    def objective(self, values: Sequence[np.ndarray]) -> complex:
+        loss, _ = self.loss({k: v.copy() for k, v in zip(self.originals, values)})
+        return complex(np.asarray(loss).item())
+
+
 def model_problem(model: Any, X: Any, y: Any) -> Problem:
     """Build the problem for ``model.loss(X, y) -> (loss, grads)`` over ``model.params``."""
     if not isinstance(getattr(model, "params", None), dict) or not callable(getattr(model, "loss", None)):
@@ -242,65 +272,54 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
     names = [k for k, v in model.params.items() if _is_float_array(v)]
     if not names:
         raise ValueError("model.params holds no floating-point arrays to check")
-    originals = {k: np.asarray(model.params[k]).copy() for k in names}
-
-    def run(values: dict[str, np.ndarray]) -> tuple[Any, Any]:
-        for k, v in values.items():
-            model.params[k] = v
-        try:
-            result = call_user("loss", model.loss, copy.deepcopy(X), copy.deepcopy(y))
-        finally:
-            for k, v in originals.items():
-                model.params[k] = v.copy()
-        if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], dict):
-            raise UserCodeError("loss", TypeError(
-                f"model.loss(X, y) must return (loss, grads) with grads a dict; got {type(result).__name__}"))
-        return result
-
-    def objective(values: Sequence[np.ndarray]) -> complex:
-        problem.evaluations[0] += 1
-        loss, _ = run({k: v.copy() for k, v in zip(names, values)})
-        return complex(np.asarray(loss).item())
-
+    calls = _ModelCalls(model, X, y, {k: np.asarray(model.params[k]).copy() for k in names})
     problem = Problem(
         label=type(model).__name__, kind="model", names=names,
-        base=[originals[k].astype(np.float64) for k in names], analytic=[],
-        objective=objective, analytic_noise=[0.0] * len(names),
+        base=[calls.originals[k].astype(np.float64) for k in names], analytic=[],
+        objective=calls.objective, analytic_noise=[0.0] * len(names),
         batch_axis=[False] * len(names),
         batch_size=int(X.shape[0]) if isinstance(X, np.ndarray) and X.ndim else None,
+        evaluator=calls.evaluator,
     )
     try:
-        problem.evaluations[0] += 1
-        loss, grads = run({k: v.copy() for k, v in originals.items()})
-        if not np.all(np.isfinite(np.asarray(loss, dtype=np.float64))):
-            raise Stop(Violation("forward_nonfinite", f"model.loss returned the loss {loss}"))
-        problem.scale = abs(float(np.real(loss)))
-        problem.out_eps = dtype_eps(np.asarray(loss).dtype)
-        missing = [k for k in names if k not in grads]
-        for k in missing:
-            problem.violations.append(
-                Violation("gradient_type", f"model.loss returned no gradient for {k!r}", k))
-        listed = [grads.get(k) if k in grads else np.zeros_like(originals[k]) for k in names]
-        parsed, found = parse_gradients(tuple(listed), [originals[k] for k in names],
-                                        list(range(len(names))), names)
-        problem.violations += [v for v in found if v.argument not in missing]
-        problem.analytic = [None if k in missing else g for k, g in zip(names, parsed)]
-        problem.grad_eps = [max(problem.out_eps, dtype_eps(originals[k].dtype)) for k in names]
+        loss = _first_model_call(problem, calls)
     except (Stop, UserCodeError) as err:
         problem.stop(err)
         return problem
-
-    def repeat() -> None:
-        problem.evaluations[0] += 1
-        loss_b, _ = run({k: v.copy() for k, v in originals.items()})
-        if not repeatable(np.asarray(loss, dtype=np.float64), np.asarray(loss_b, dtype=np.float64),
-                          problem.out_eps):
-            problem.violations.append(Violation(
-                "nondeterministic_loss", "model.loss is not deterministic: seed any randomness "
-                "(e.g. the dropout seed)"))
-
+    repeat = functools.partial(_repeat_model, problem, calls, loss)
     problem.finish = functools.partial(deferred, problem, repeat)
     return problem
+
+
+def _first_model_call(problem: Problem, calls: _ModelCalls) -> Any:
+    """The loss and its gradients once, and the breaches seen; returns the loss."""
+    loss, grads = calls.loss()
+    if not np.all(np.isfinite(np.asarray(loss, dtype=np.float64))):
+        raise Stop(Violation(ViolationKind.FORWARD_NONFINITE, f"model.loss returned the loss {loss}"))
+    problem.scale = abs(float(np.real(loss)))
+    problem.out_eps = dtype_eps(np.asarray(loss).dtype)
+    names, originals = problem.names, calls.originals
+    missing = [k for k in names if k not in grads]
+    problem.violations += [
+        Violation(ViolationKind.GRADIENT_TYPE, f"model.loss returned no gradient for {k!r}", k)
+        for k in missing]
+    listed = [grads.get(k) if k in grads else np.zeros_like(originals[k]) for k in names]
+    parsed, found = parse_gradients(tuple(listed), [originals[k] for k in names],
+                                    list(range(len(names))), names)
+    problem.violations += [v for v in found if v.argument not in missing]
+    problem.analytic = [None if k in missing else g for k, g in zip(names, parsed)]
+    problem.grad_eps = [max(problem.out_eps, dtype_eps(originals[k].dtype)) for k in names]
+    return loss
+
+
+def _repeat_model(problem: Problem, calls: _ModelCalls, loss: Any) -> None:
+    """The repeat step for a model: the loss repeats itself."""
+    again, _ = calls.loss()
+    if not repeatable(np.asarray(loss, dtype=np.float64), np.asarray(again, dtype=np.float64),
+                      problem.out_eps):
+        problem.violations.append(Violation(
+            ViolationKind.NONDETERMINISTIC_LOSS, "model.loss is not deterministic: seed any randomness "
+            "(e.g. the dropout seed)"))
 
 
 def check_object(layer: Any, *inputs: np.ndarray, options: CheckOptions | None = None,

@@ -22,9 +22,6 @@ from gradcheck.report import Report, warning_dict
 
 __all__ = ["Outcome"]
 
-_SHORT = {"gradient_shape": "shape", "gradient_type": "type", "gradient_nonfinite": "NaN"}
-
-
 def _argument(gradient: str) -> str:
     """``"x"`` for the gradient ``"dx"`` (JSON names gradients as the text does)."""
     return gradient[1:]
@@ -111,13 +108,13 @@ class Outcome:
 
     def take_verdicts(self, report: Report) -> None:
         """Gradient verdicts, contract breaches and warnings from a case's report."""
-        by_argument = {v.argument: v.kind for v in report.failures if v.argument}
+        cells = {v.argument: v.kind.gradient_cell for v in report.failures if v.argument}
         for name, g in report.gradients.items():
             if g.status == Status.NOT_COMPARED:
-                self.gradients[name] = _SHORT.get(by_argument.get(name, ""), "-")
+                self.gradients[name] = cells.get(name) or "-"
             else:
                 self.gradients[name] = Status(g.status).cell
-        self.contract += [v.kind for v in report.failures if v.kind not in _SHORT]
+        self.contract += [v.kind for v in report.failures if v.kind.gradient_cell is None]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcome:

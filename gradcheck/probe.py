@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from gradcheck import numeric as num
 from gradcheck.adapters import Problem
+from gradcheck.complex_safety import probe_complex_safety
 from gradcheck.diagnose import diagnose_overlap
 from gradcheck.report import DirectionalCheck
 
@@ -45,13 +46,13 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     p = problem
     way = [direction(rng, x) for x in p.base]
     p.objective(p.base)  # one float64 evaluation tells the precision the numerics work at
-    out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
+    out_eps = p.numeric_out_eps
     floor = 4 * out_eps * p.scale
     noise_rel = max(num.EPS, 4 * out_eps)
     method, note = requested, ""
     slope: float | None
     if requested in ("auto", "complex"):
-        probe = num.probe_complex_safety(p.objective, p.base, way, noise=floor, noise_rel=noise_rel)
+        probe = probe_complex_safety(p.objective, p.base, way, noise=floor, noise_rel=noise_rel)
         slope = float(probe.richardson.value[0])
         if probe.complex_safe:
             method, note = "complex", probe.reason
@@ -71,7 +72,7 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     noise = max(floor, num.measure_noise(p.objective, p.base, way, slope=slope), 1e-300)
     # All outputs zero (everything masked): no scale to be relative to.
     relative = max(num.EPS, noise / p.scale) if p.scale > 0 else noise_rel
-    nondeterministic = any(v.kind.startswith("nondeterministic") for v in p.violations)
+    nondeterministic = any(v.kind.is_nondeterminism for v in p.violations)
     warning = ""
     if relative > 64 * out_eps and relative > 1e-12 and not nondeterministic:
         warning = (
@@ -99,7 +100,7 @@ def joint_verdict(problem: Problem, rng: np.random.Generator, rtol: float) -> Di
     plus = float(np.real(p.objective([b + d for b, d in zip(p.base, way)])))
     minus = float(np.real(p.objective([b - d for b, d in zip(p.base, way)])))
     numeric = (plus - minus) / (2 * h)
-    out_eps = p.numeric_eps if p.numeric_eps is not None else p.out_eps
+    out_eps = p.numeric_out_eps
     floor = 8 * out_eps * p.scale / h
     difference = abs(analytic - numeric)
     tol = rtol * abs(numeric) + floor

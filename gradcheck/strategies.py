@@ -24,6 +24,7 @@ __all__ = [
     "conv_geometries",
     "dtypes",
     "kink_free_values",
+    "modes",
     "pool_geometries",
     "seeds",
     "spread_values",
@@ -58,6 +59,13 @@ def array_shapes(
     return st.lists(
         st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims
     ).map(tuple)
+
+
+def modes() -> st.SearchStrategy[str]:
+    """A layer's mode, ``"train"`` three times in four: backward is judged in train mode only
+    (the course never calls it on a test-mode cache), while one case in four still checks
+    the test-mode forward."""
+    return st.sampled_from(("train", "train", "test", "train"))
 
 
 def dtypes() -> st.SearchStrategy[np.dtype[Any]]:

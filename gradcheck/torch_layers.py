@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from gradcheck.contract import Violation
+from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.specs.eecs498 import CLASS_LAYERS, COURSE_CODE, NOT_CHECKED, course_spec
@@ -153,7 +154,7 @@ def _device_verdict(outcome: Outcome, watch: Any, device: str) -> None:
             "whatever device the inputs are on")
     if device == "cpu":
         outcome.add_warning(Violation(
-            "device", f"{text}: this passes on the CPU and fails when the course runs on cuda. "
+            ViolationKind.DEVICE, f"{text}: this passes on the CPU and fails when the course runs on cuda. "
             "Pass device=x.device (and dtype=x.dtype), or use torch.zeros_like(x)."))
     else:
         outcome.notes.append(f"{text}: on {device} that operation fails. Pass device=x.device.")

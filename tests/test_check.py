@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck
+from gradcheck.kinds import ViolationKind
 from reference_layers import (
     affine_backward,
     affine_forward,
@@ -198,7 +199,7 @@ def test_dw_transposed_shape(affine_args):
     report = gradcheck.check_layer(affine_forward, backward, *affine_args)
     assert report.failed_gradients == ["w"]
     assert report.gradients["w"].status == "not compared"
-    assert [v.kind for v in report.violations] == ["gradient_shape"]
+    assert [v.kind for v in report.violations] == [ViolationKind.GRADIENT_SHAPE]
 
 
 def test_sign_error(affine_args):
@@ -278,7 +279,7 @@ def test_user_arrays_are_never_modified(affine_args):
     report = gradcheck.check_layer(forward, affine_backward, *affine_args)
     for a, b in zip(affine_args, before):
         np.testing.assert_array_equal(a, b)
-    assert [v.kind for v in report.violations] == ["input_mutated"]
+    assert [v.kind for v in report.violations] == [ViolationKind.INPUT_MUTATED]
 
 
 def test_parameter_dicts_are_copied_for_every_call(rng):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck
+from gradcheck.kinds import ViolationKind
 from reference_layers import affine_backward, affine_forward, softmax_loss
 
 
@@ -32,7 +33,7 @@ def backward_returning(transform):
 
 def test_wrong_number_of_gradients(args):
     report = gradcheck.check_layer(affine_forward, backward_returning(lambda dx, dw, db: (dx, dw)), *args)
-    assert kinds(report) == ["gradient_count"]
+    assert kinds(report) == [ViolationKind.GRADIENT_COUNT]
     assert only_message(report) == (
         "backward returned 2 gradients; expected 3, one for each differentiable input, "
         "in argument order: dx, dw, db"
@@ -42,13 +43,13 @@ def test_wrong_number_of_gradients(args):
 
 def test_backward_returning_none(args):
     report = gradcheck.check_layer(affine_forward, lambda dout, cache: None, *args)
-    assert kinds(report) == ["gradient_count"]
+    assert kinds(report) == [ViolationKind.GRADIENT_COUNT]
     assert "backward returned NoneType; expected 3 gradient(s) (dx, dw, db)" in only_message(report)
 
 
 def test_none_for_one_gradient(args):
     report = gradcheck.check_layer(affine_forward, backward_returning(lambda dx, dw, db: (dx, None, db)), *args)
-    assert kinds(report) == ["gradient_type"]
+    assert kinds(report) == [ViolationKind.GRADIENT_TYPE]
     assert only_message(report) == "backward returned None for dw"
     assert report.gradients["x"].passed and report.gradients["w"].status == "not compared"
 
@@ -61,7 +62,7 @@ def test_none_for_one_gradient(args):
 ])
 def test_wrong_shapes_are_explained(transform, expected, args):
     report = gradcheck.check_layer(affine_forward, backward_returning(transform), *args)
-    assert kinds(report) == ["gradient_shape"]
+    assert kinds(report) == [ViolationKind.GRADIENT_SHAPE]
     assert only_message(report).startswith(expected)
 
 
@@ -72,7 +73,7 @@ def test_nan_in_a_gradient(args):
         return dx, dw, db
 
     report = gradcheck.check_layer(affine_forward, backward_returning(transform), *args)
-    assert kinds(report) == ["gradient_nonfinite"]
+    assert kinds(report) == [ViolationKind.GRADIENT_NONFINITE]
     assert only_message(report) == "dw contains NaN at 1 of 8 entries (first at index (1, 0))"
 
 
@@ -83,7 +84,7 @@ def test_writing_into_dout(args):
         return grads
 
     report = gradcheck.check_layer(affine_forward, backward, *args)
-    assert kinds(report) == ["dout_mutated"]
+    assert kinds(report) == [ViolationKind.DOUT_MUTATED]
     assert only_message(report).startswith(
         "backward wrote into the upstream gradient dout: 1 of 6 entries changed, first at index (0, 0)")
     assert all(g.passed for g in report.gradients.values())
@@ -96,7 +97,7 @@ def test_forward_writing_into_its_input(args):
         return out, cache
 
     report = gradcheck.check_layer(forward, affine_backward, *args)
-    assert kinds(report) == ["input_mutated"]
+    assert kinds(report) == [ViolationKind.INPUT_MUTATED]
     assert only_message(report).startswith("forward wrote into its input b: 2 of 2 entries changed")
 
 
@@ -107,7 +108,7 @@ def test_backward_writing_into_an_input_through_the_cache(args):
         return grads
 
     report = gradcheck.check_layer(affine_forward, backward, *args)
-    assert kinds(report) == ["input_mutated"]
+    assert kinds(report) == [ViolationKind.INPUT_MUTATED]
     assert only_message(report).startswith("backward wrote into its input x")
 
 
@@ -119,7 +120,7 @@ def test_nondeterministic_forward(args):
         return out * noise.uniform(0.5, 1.5, size=out.shape), cache
 
     report = gradcheck.check_layer(forward, affine_backward, *args)
-    assert "nondeterministic_forward" in kinds(report)
+    assert ViolationKind.NONDETERMINISTIC_FORWARD in kinds(report)
     assert "forward is not deterministic" in str(report)
 
 
@@ -131,13 +132,13 @@ def test_nondeterministic_backward(args):
         return dx * noise.uniform(0.5, 1.5, size=dx.shape), dw, db
 
     report = gradcheck.check_layer(affine_forward, backward, *args)
-    assert kinds(report) == ["nondeterministic_backward"]
+    assert kinds(report) == [ViolationKind.NONDETERMINISTIC_BACKWARD]
     assert only_message(report).startswith("backward is not deterministic")
 
 
 def test_backward_not_linear_in_dout(args):
     report = gradcheck.check_layer(affine_forward, backward_returning(lambda dx, dw, db: (dx, dw, db * np.abs(db))), *args)
-    assert "nonlinear_backward" in kinds(report)
+    assert ViolationKind.NONLINEAR_BACKWARD in kinds(report)
     assert "backward is not linear in dout" in str(report)
 
 
@@ -146,7 +147,7 @@ def test_forward_raising_shows_the_users_traceback(args):
         raise NotImplementedError("TODO: implement the forward pass")
 
     report = gradcheck.check_layer(forward, affine_backward, *args)
-    assert kinds(report) == ["forward_error"]
+    assert kinds(report) == [ViolationKind.FORWARD_ERROR]
     text = str(report)
     assert "forward raised NotImplementedError: TODO: implement the forward pass" in text
     assert "in forward" in report.error_detail
@@ -158,13 +159,13 @@ def test_backward_raising(args):
         return 1 / 0
 
     report = gradcheck.check_layer(affine_forward, backward, *args)
-    assert kinds(report) == ["backward_error"]
+    assert kinds(report) == [ViolationKind.BACKWARD_ERROR]
     assert "ZeroDivisionError" in only_message(report)
 
 
 def test_forward_returning_only_an_array(args):
     report = gradcheck.check_layer(lambda x, w, b: affine_forward(x, w, b)[0], affine_backward, *args)
-    assert kinds(report) == ["forward_return"]
+    assert kinds(report) == [ViolationKind.FORWARD_RETURN]
     assert "must return (out, cache)" in only_message(report)
     assert "a single array of shape (3, 2)" in only_message(report)
 
@@ -175,7 +176,7 @@ def test_forward_returning_nan(args):
         return np.full_like(out, np.nan), cache
 
     report = gradcheck.check_layer(forward, affine_backward, *args)
-    assert kinds(report) == ["forward_nonfinite"]
+    assert kinds(report) == [ViolationKind.FORWARD_NONFINITE]
 
 
 def test_forward_failing_at_a_perturbed_point(args):
@@ -187,23 +188,23 @@ def test_forward_failing_at_a_perturbed_point(args):
         return affine_forward(x, w, b)
 
     report = gradcheck.check_layer(forward, affine_backward, *args)
-    assert kinds(report) == ["forward_error"]
+    assert kinds(report) == [ViolationKind.FORWARD_ERROR]
     assert "at a perturbed input" in only_message(report)
 
 
 def test_loss_returning_wrong_things(rng):
     x, y = rng.standard_normal((3, 4)), rng.integers(0, 4, 3)
     report = gradcheck.check_loss(lambda x, y: softmax_loss(x, y)[0], x, y)
-    assert kinds(report) == ["loss_return"]
+    assert kinds(report) == [ViolationKind.LOSS_RETURN]
     report = gradcheck.check_loss(lambda x, y: (np.ones(2), x), x, y)
-    assert kinds(report) == ["loss_return"]
+    assert kinds(report) == [ViolationKind.LOSS_RETURN]
     assert "single floating-point number" in only_message(report)
 
 
 def test_loss_gradient_of_the_wrong_shape(rng):
     x, y = rng.standard_normal((3, 4)), rng.integers(0, 4, 3)
     report = gradcheck.check_loss(lambda x, y: (softmax_loss(x, y)[0], softmax_loss(x, y)[1].T), x, y)
-    assert kinds(report) == ["gradient_shape"]
+    assert kinds(report) == [ViolationKind.GRADIENT_SHAPE]
 
 
 def test_nondeterministic_loss(rng):
@@ -215,14 +216,14 @@ def test_nondeterministic_loss(rng):
         return loss + noise.uniform(), dx
 
     report = gradcheck.check_loss(loss_fn, x, y)
-    assert "nondeterministic_loss" in kinds(report)
+    assert ViolationKind.NONDETERMINISTIC_LOSS in kinds(report)
 
 
 def test_linearity_check_is_exact_not_a_tolerance(args):
     # A backward that adds a tiny dout-independent term is not linear; doubling dout exposes
     # it even though the term is far below any relative tolerance.
     report = gradcheck.check_layer(affine_forward, backward_returning(lambda dx, dw, db: (dx, dw, db + 1e-9)), *args)
-    assert "nonlinear_backward" in kinds(report)
+    assert ViolationKind.NONLINEAR_BACKWARD in kinds(report)
 
 
 def test_float32_cancellation_in_backward_is_round_off_not_nonlinearity(rng):

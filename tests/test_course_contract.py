@@ -15,6 +15,7 @@ import gradcheck
 from gradcheck.candidate import check_candidate
 from gradcheck.cli import main
 from gradcheck.contract import Violation
+from gradcheck.kinds import ViolationKind
 from gradcheck.specs import get_spec
 from gradcheck.testing import LayerMismatch, warn_or_raise
 from reference_layers import (
@@ -44,7 +45,7 @@ def test_a_write_into_dout_is_a_warning_that_explains_itself(rng):
     x = rng.standard_normal((4, 5))
     report = gradcheck.check_layer(relu_forward, relu_backward_in_place, x)
     assert report.passed and report.verdict == "warning"
-    assert [v.kind for v in report.warnings] == ["dout_mutated"] and not report.failures
+    assert [v.kind for v in report.warnings] == [ViolationKind.DOUT_MUTATED] and not report.failures
     text = str(report)
     assert text.startswith("gradcheck relu_forward: passed with warnings")
     assert "Warnings (every result is right; --strict makes these failures):" in text
@@ -64,8 +65,26 @@ def test_assert_gradients_warns_and_strict_raises(rng):
 
 
 def test_a_failure_is_not_a_warning():
-    assert not Violation("gradient_shape", "x").is_warning
-    assert Violation("input_mutated", "x").is_warning and Violation("input_mutated", "x").why
+    assert not Violation(ViolationKind.GRADIENT_SHAPE, "x").is_warning
+    mutated = Violation(ViolationKind.INPUT_MUTATED, "x")
+    assert mutated.is_warning and mutated.why
+
+
+def test_the_warning_kinds_are_the_hazards_that_leave_results_right():
+    warnings = {kind.value for kind in ViolationKind if kind.is_warning}
+    assert warnings == {"dout_mutated", "input_mutated", "test_mode_backward", "convention",
+                        "legacy_numpy", "python2", "device"}
+    assert all(kind.why for kind in ViolationKind if kind.is_warning)
+    assert not any(kind.why for kind in ViolationKind if not kind.is_warning)
+
+
+def test_a_violation_kind_is_the_enum_given_as_its_word_and_shows_as_its_word():
+    violation = Violation("dout_mutated", "backward wrote into dout")
+    assert violation.kind is ViolationKind.DOUT_MUTATED
+    assert f"[{violation.kind}]" == "[dout_mutated]"
+    assert json.dumps({"kind": violation.kind}) == '{"kind": "dout_mutated"}'
+    with pytest.raises(ValueError, match="dout_mutatd"):
+        Violation("dout_mutatd", "a misspelt kind fails at once")
 
 
 # -- the command line on a skeleton-style file ----------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck
+from gradcheck.kinds import ViolationKind
 
 
 class DictAffine:
@@ -200,11 +201,11 @@ def test_a_layer_object_is_held_to_the_contract_of_a_function_pair(mode: str) ->
     function pairs but not for layer objects."""
     x = np.random.default_rng(0).normal(size=(4, 3))
     nan = gradcheck.check_object(_ObjectWith("nan"), x, mode=mode)
-    assert not nan.passed and "forward_nonfinite" in _kinds(nan), str(nan)
+    assert not nan.passed and ViolationKind.FORWARD_NONFINITE in _kinds(nan), str(nan)
     nonlinear = gradcheck.check_object(_ObjectWith("nonlinear"), x, mode=mode)
-    assert not nonlinear.passed and "nonlinear_backward" in _kinds(nonlinear), str(nonlinear)
+    assert not nonlinear.passed and ViolationKind.NONLINEAR_BACKWARD in _kinds(nonlinear), str(nonlinear)
     random = gradcheck.check_object(_ObjectWith("random"), x, mode=mode)
-    assert not random.passed and "nondeterministic_forward" in _kinds(random), str(random)
+    assert not random.passed and ViolationKind.NONDETERMINISTIC_FORWARD in _kinds(random), str(random)
     fine = gradcheck.check_object(_ObjectWith(""), x, mode=mode)
     assert fine.passed and not _kinds(fine), str(fine)
 
@@ -218,7 +219,7 @@ def test_a_layer_object_that_writes_into_dout_gets_the_warning_a_pair_gets() -> 
             return dx
 
     report = gradcheck.check_object(Writes(""), np.random.default_rng(0).normal(size=(4, 3)))
-    assert report.passed and [w.kind for w in report.warnings] == ["dout_mutated"], str(report)
+    assert report.passed and [w.kind for w in report.warnings] == [ViolationKind.DOUT_MUTATED], str(report)
 
 
 def test_a_model_whose_loss_is_nan_is_stopped_with_that_reason() -> None:
@@ -230,7 +231,7 @@ def test_a_model_whose_loss_is_nan_is_stopped_with_that_reason() -> None:
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
     report = gradcheck.check_model(NanNet(np.random.default_rng(1)), X, y)
-    assert not report.passed and "forward_nonfinite" in _kinds(report), str(report)
+    assert not report.passed and ViolationKind.FORWARD_NONFINITE in _kinds(report), str(report)
     assert "nan" in str(report).lower()
 
 

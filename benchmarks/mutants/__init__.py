@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from gradcheck.candidate import Outcome
 from gradcheck.discover import Match
 from gradcheck.isolation import check_isolated
+from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
@@ -102,7 +103,7 @@ class Warned(Edit):
     verdict must pass, with exactly the warnings ``expect`` (kinds), whose text contains
     ``diagnosis``."""
 
-    expect: frozenset[str] = frozenset()
+    expect: frozenset[ViolationKind] = frozenset()
     diagnosis: str | None = None
 
 

@@ -4,6 +4,7 @@ classification losses, word embedding and the temporal affine and softmax layers
 from __future__ import annotations
 
 from benchmarks.mutants import Mutant, Variant, Warned
+from gradcheck.kinds import ViolationKind
 
 LOOPS = "examples/layers_correct.py"
 AFFINE = "reference_layers/affine.py"
@@ -307,13 +308,13 @@ WARNED = [
         source=LOOPS, spec="relu",
         old="    dx = dout.copy()\n    dx[x <= 0] = 0\n    return dx\n",
         new="    dout *= x > 0\n    return dout\n",
-        expect=frozenset({"dout_mutated"}),
+        expect=frozenset({ViolationKind.DOUT_MUTATED}),
     ),
     Warned(
         name="softmax_loss: max subtracted from x in place (the caller's scores change)",
         source=LOOPS, spec="softmax_loss",
         old="    shifted = x - np.max(x, axis=1, keepdims=True)\n",
         new="    x -= np.max(x, axis=1, keepdims=True)\n    shifted = x\n",
-        expect=frozenset({"input_mutated"}),
+        expect=frozenset({ViolationKind.INPUT_MUTATED}),
     ),
 ]

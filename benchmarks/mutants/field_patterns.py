@@ -9,6 +9,7 @@ of the course before 2018, running statistics kept wrongly.
 from __future__ import annotations
 
 from benchmarks.mutants import Mutant, Variant, Warned
+from gradcheck.kinds import ViolationKind
 
 SKELETON = "examples/layers_skeleton.py"
 RECURRENT = "reference_layers/recurrent.py"
@@ -83,26 +84,26 @@ WARNED = [
     Warned(
         name="dropout: p used as the DROP probability with no docstring saying so",
         source=SKELETON, spec="dropout", old=_DROP_DOC, new="",
-        expect=frozenset({"convention"}), diagnosis="probability of DROPPING",
+        expect=frozenset({ViolationKind.CONVENTION}), diagnosis="probability of DROPPING",
     ),
     Warned(
         name="batchnorm: test mode caches the train-mode quantities; backward wrong there",
         source=SKELETON, spec="batchnorm", old=_TEST_MODE,
         new=(_TEST_MODE + '        cache = {"x_hat": x_hat, "gamma": gamma, '
              '"std": np.sqrt(running_var + eps)}\n'),
-        expect=frozenset({"test_mode_backward"}), diagnosis="judged by its forward here",
+        expect=frozenset({ViolationKind.TEST_MODE_BACKWARD}), diagnosis="judged by its forward here",
     ),
     Warned(
         name="relu: backward masks dout in place, skeleton style (dout[x <= 0] = 0; dx = dout)",
         source=SKELETON, spec="relu", old="    return out, cache\n\n\ndef relu_backward",
         new="    return out, cache\n\n\ndef relu_backward",
-        expect=frozenset({"dout_mutated"}), diagnosis="wrote into the upstream gradient",
+        expect=frozenset({ViolationKind.DOUT_MUTATED}), diagnosis="wrote into the upstream gradient",
     ),
     Warned(
         name="lstm_step: dnext_c accumulated in place (dnext_c += ...)",
         source=RECURRENT, spec="lstm_step",
         old="    dc = dnext_c + dnext_h * o * (1 - tanh_c * tanh_c)\n",
         new="    dnext_c += dnext_h * o * (1 - tanh_c * tanh_c)\n    dc = dnext_c\n",
-        expect=frozenset({"dout_mutated"}), diagnosis="dout2",
+        expect=frozenset({ViolationKind.DOUT_MUTATED}), diagnosis="dout2",
     ),
 ]

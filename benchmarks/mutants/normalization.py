@@ -10,6 +10,7 @@ replacement of text that occurs once.
 from __future__ import annotations
 
 from benchmarks.mutants import ROOT, Mutant, Variant, Warned
+from gradcheck.kinds import ViolationKind
 
 LOOPS = "examples/layers_correct.py"
 NORM = "reference_layers/normalization.py"
@@ -338,20 +339,21 @@ WARNED = [
         source=LOOPS, spec="dropout",
         old="        mask = (np.random.rand(*x.shape) < p) / p\n",
         new="        mask = (np.random.rand(*x.shape) >= p) / (1 - p)\n",
-        expect=frozenset({"convention"}), diagnosis="probability of DROPPING a unit (the course up to 2017)",
+        expect=frozenset({ViolationKind.CONVENTION}),
+        diagnosis="probability of DROPPING a unit (the course up to 2017)",
     ),
     Warned(
         name="batchnorm: test mode caches like train mode, so backward uses the batch-statistics formula",
         source=LOOPS, spec="batchnorm",
         old='        cache = ("test", gamma, std, xhat)\n',
         new="        cache = (xhat, gamma, std)\n",
-        expect=frozenset({"test_mode_backward"}), diagnosis="judged by its forward here",
+        expect=frozenset({ViolationKind.TEST_MODE_BACKWARD}), diagnosis="judged by its forward here",
     ),
     Warned(
         name="dropout: backward multiplies dout in place",
         source=LOOPS, spec="dropout",
         old="    if dropout_param[\"mode\"] == \"train\":\n        return dout * mask\n",
         new="    if dropout_param[\"mode\"] == \"train\":\n        dout *= mask\n        return dout\n",
-        expect=frozenset({"dout_mutated"}), diagnosis="wrote into the upstream gradient",
+        expect=frozenset({ViolationKind.DOUT_MUTATED}), diagnosis="wrote into the upstream gradient",
     ),
 ]

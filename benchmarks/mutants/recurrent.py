@@ -4,6 +4,7 @@ whole sequences) and scaled dot-product attention."""
 from __future__ import annotations
 
 from benchmarks.mutants import Mutant, Variant, Warned
+from gradcheck.kinds import ViolationKind
 
 LOOPS = "examples/layers_correct.py"
 RECURRENT = "reference_layers/recurrent.py"
@@ -393,6 +394,6 @@ WARNED = [
         source=LOOPS, spec="rnn_step",
         old="    da = dnext_h * (1 - next_h**2)\n",
         new="    dnext_h *= 1 - next_h**2\n    da = dnext_h\n",
-        expect=frozenset({"dout_mutated"}), diagnosis="Never modify dout in place",
+        expect=frozenset({ViolationKind.DOUT_MUTATED}), diagnosis="Never modify dout in place",
     ),
 ]

@@ -7,8 +7,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-# Importing a family module registers its specs.
-from gradcheck.specs import basic, classifiers, conv, normalization, recurrent, sandwiches  # noqa: F401
+# Importing a family module registers its specs, in the order `gradcheck list` shows them.
+# isort: off
+from gradcheck.specs import basic, classifiers, conv, normalization  # noqa: F401
+from gradcheck.specs import dropout  # noqa: F401
+from gradcheck.specs import recurrent, sandwiches  # noqa: F401
+# isort: on
 from gradcheck.specs._registry import Case, Convention, Spec, all_specs, get_spec, register
 
 __all__ = ["Case", "Convention", "Spec", "all_specs", "get_spec", "layer_cases", "register"]

@@ -1,4 +1,4 @@
-"""Specs for normalisation layers (batch, spatial batch, layer, group) and dropout.
+"""Specs for normalisation layers (batch, spatial batch, layer, group).
 
 Inputs are built so that the normalisation is well conditioned *by construction*: the
 entries that share a statistic are a random permutation of an evenly spaced grid, jittered
@@ -19,7 +19,6 @@ less than the float32 tolerance relative to ``dx``'s own size.
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,21 +26,15 @@ from hypothesis import strategies as st
 
 import reference_layers as ref
 from gradcheck.specs._registry import Case, Convention, Spec, register
-from gradcheck.strategies import array_shapes, batch_sizes, seeds
+from gradcheck.strategies import batch_sizes, modes, seeds
 
 __all__ = [
     "batchnorm_cases",
-    "dropout_cases",
-    "dropout_forward_check",
     "layernorm_cases",
     "normalised_values",
     "spatial_batchnorm_cases",
     "spatial_groupnorm_cases",
 ]
-
-KEEP_PROBABILITIES = (0.3, 0.5, 0.8, 1.0)
-DROP_PROBABILITIES = (0.2, 0.5, 0.7)  # p = 1 (drop everything) divides by zero in x / (1 - p)
-
 
 def _min_count(dtype: Any) -> int:
     """Fewest entries per statistic for a well-conditioned check in ``dtype``."""
@@ -98,9 +91,6 @@ def _geometry(x: np.ndarray, dtype: Any, **extra: Any) -> dict[str, Any]:
     return {"x": x.shape, **extra, "dtype": np.dtype(dtype).name}
 
 
-# Train mode three times in four: backward is judged there only (the course never calls it
-# on a test-mode cache), while one case in four still checks the test-mode forward.
-_MODES = st.sampled_from(("train", "train", "test", "train"))
 
 
 def _batchnorm_case(seed: int, mode: str, n: int, d: int, dtype: Any, warm: bool) -> Case:
@@ -114,7 +104,7 @@ def _batchnorm_case(seed: int, mode: str, n: int, d: int, dtype: Any, warm: bool
 @st.composite
 def batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
     """x (N, D), gamma and beta (D,), bn_param; N >= 2 (float64) or 3 (float32) in train mode."""
-    mode = draw(_MODES)
+    mode = draw(modes())
     n = draw(batch_sizes(_min_count(dtype) if mode == "train" else 1, 5))
     d = draw(st.integers(1, 4))
     return _batchnorm_case(draw(seeds()), mode, n, d, dtype, draw(st.booleans()))
@@ -133,7 +123,7 @@ def _spatial_batchnorm_case(seed: int, mode: str, shape: tuple[int, int, int, in
 @st.composite
 def spatial_batchnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True) -> Case:
     """x (N, C, H, W), gamma and beta (C,); N * H * W entries per channel statistic."""
-    mode = draw(_MODES)
+    mode = draw(modes())
     n = draw(batch_sizes(1, 3))
     c = draw(st.integers(1, 3))
     h, w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -191,106 +181,6 @@ def spatial_groupnorm_cases(draw: st.DrawFn, dtype: Any = np.float64, general: b
     return Case((x, gamma, beta, g, param), _geometry(x, dtype, G=g))
 
 
-@st.composite
-def dropout_cases(draw: st.DrawFn, dtype: Any = np.float64, general: bool = True,
-                  probabilities: tuple[float, ...] = KEEP_PROBABILITIES) -> Case:
-    """x (N, D) (the course's fully connected nets; ``general`` adds up to three more axes,
-    as the docstring's "of any shape" allows), dropout_param with probability p, mode and
-    a fixed seed. Half of the cases are large (N * D >= 1200): a keep rate that is off
-    (a mask from ``randn``, or p taken for the drop probability) only shows statistically."""
-    large = draw(st.booleans())
-    n = draw(batch_sizes(20, 40) if large else batch_sizes(1, 4))
-    if general:
-        dims = draw(array_shapes(min_dims=2, max_dims=4, max_side=4))
-    else:
-        dims = (draw(st.integers(60, 80) if large else st.integers(1, 5)),)
-    return _dropout_case(draw(seeds()), (n, *dims), draw(st.sampled_from(probabilities)), draw(_MODES), dtype)
-
-
-def _dropout_case(seed: int, shape: tuple[int, ...], p: float, mode: str, dtype: Any) -> Case:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(dtype)
-    param = {"p": p, "mode": mode, "seed": int(rng.integers(0, 2**31 - 1))}
-    return Case((x, param), _geometry(x, dtype, p=p, mode=mode))
-
-
-def dropout_probes(dtype: Any) -> list[Case]:
-    """Large train-mode cases (p = 0.5 means the same in every course year) and a test-mode one."""
-    return [_dropout_case(0, (40, 60), 0.5, "train", dtype), _dropout_case(1, (3, 4), 0.5, "test", dtype)]
-
-
-def _binomial_tail(k: int, n: int, p: float) -> float:
-    """``P(K as far from n p as k, on k's side)`` for K ~ Binomial(n, p), exactly.
-
-    ``bdtr``/``bdtrc`` are the functions ``scipy.stats.binom.cdf``/``sf`` evaluate,
-    imported without scipy.stats itself (a second or two in every worker process).
-    """
-    from scipy.special import bdtr, bdtrc
-
-    return float(bdtr(k, n, p) if k < n * p else bdtrc(k - 1, n, p))
-
-
-def _entry(a: np.ndarray, index: tuple[int, ...]) -> str:
-    return f"{float(a[index]):.8g}"
-
-
-def dropout_forward_check(case: Case, outputs: list[Any], *, p_keeps: bool = True,
-                          scale_rtol: float = 0.0) -> str | None:
-    """Judge a candidate's dropout output without knowing its random generator.
-
-    Test mode (and a keep probability of 1) must be the identity. In train mode every entry
-    must be 0 (dropped) or ``x / p`` (kept and scaled: inverted dropout), and the number
-    kept must be plausible for a keep probability p (a binomial tail below 1e-9 is a
-    failure: that catches p used as the DROP probability and masks that never drop, on
-    arrays large enough to tell). With ``p_keeps=False`` (the course's convention before
-    2018: "We drop each neuron output with probability p") the keep probability is
-    ``1 - p``. Returns a message for a wrong output, ``None`` for a plausible one.
-    """
-    x, param = case.args
-    given, mode = float(param["p"]), param["mode"]
-    keep = given if p_keeps else 1.0 - given
-    # In the student's own terms: the keep probability, and the scale of a kept unit.
-    rate = f"p = {given:g}" if p_keeps else f"1 - p = {keep:g} (p = {given:g} drops a unit)"
-    scaled = "x / p" if p_keeps else "x / (1 - p)"
-    out = np.asarray(outputs[0], dtype=np.float64)
-    x64 = np.asarray(x, dtype=np.float64)
-    # A few ulps of x / keep: in a numpy float64 layer a scale rounded to float32 (a mask
-    # cast to float32, then divided by p) is judged wrong, as the field corpus' labels judge
-    # it; ``scale_rtol`` admits it where the course's own idiom rounds so (torch: a boolean
-    # mask divided by (1 - p) is float32 in the default dtype).
-    rtol = max(64 * float(np.finfo(x.dtype).eps), scale_rtol)
-    tol = rtol * np.maximum(np.abs(x64) / keep, 1e-30)
-    if mode == "test" or keep == 1.0:
-        wrong = ~(np.abs(out - x64) <= tol)
-        if np.any(wrong):
-            k = tuple(int(i) for i in np.argwhere(wrong)[0])
-            why = "test mode" if mode == "test" else "a keep probability of 1"
-            return (f"dropout in {why} must return x unchanged (inverted dropout scales at train "
-                    f"time); out differs from x at {int(wrong.sum())} of {x.size} entries, e.g. index "
-                    f"{k}: yours {_entry(out, k)}, x {_entry(x64, k)}")
-        return None
-    kept = np.abs(out - x64 / keep) <= tol
-    dropped = np.abs(out) <= tol
-    wrong = ~(kept | dropped)
-    if np.any(wrong):
-        k = tuple(int(i) for i in np.argwhere(wrong)[0])
-        hint = ""
-        if np.isclose(out[k], x64[k]):
-            hint = f" It equals x: kept units must be scaled to {scaled} (inverted dropout)."
-        elif np.isclose(out[k], x64[k] / (1 - keep)):
-            hint = " It equals x divided by the DROP probability: scale by the keep probability."
-        return (f"train-mode dropout output must be 0 (dropped) or {scaled} (kept; the keep "
-                f"probability is {rate}) at every entry; {int(wrong.sum())} of {x.size} entries are "
-                f"neither, e.g. index {k}: yours {_entry(out, k)}, {scaled} = "
-                f"{_entry(x64 / keep, k)}.{hint}")
-    n_kept = int(np.count_nonzero(kept & ~dropped))
-    n = int(np.count_nonzero(~(kept & dropped)))  # entries where x = 0 say nothing
-    if n and _binomial_tail(n_kept, n, keep) < 1e-9:
-        return (f"train-mode dropout kept {n_kept} of {n} units, implausible for a keep "
-                f"probability of {rate}")
-    return None
-
-
 _NORM_GRADS = "(dx, dgamma, dbeta)"
 
 
@@ -323,21 +213,6 @@ _BN_CONTRACT: dict[str, Any] = {
     "differentiated": _trains, "informative": _batch_informative,
     "state": ("running_mean", "running_var"), "prepare": warm_up,
 }
-
-
-def _drop_convention(spec: Spec) -> Spec:
-    """Dropout with p the probability of DROPPING a unit (the course before 2018)."""
-    return dataclasses.replace(
-        spec, cases=partial(dropout_cases, probabilities=DROP_PROBABILITIES),
-        forward_check=partial(dropout_forward_check, p_keeps=False))
-
-
-DROPOUT_CONVENTIONS = (
-    Convention("p is the probability of KEEPING a unit (the course since 2018)",
-               r"keep each neuron output with probability p"),
-    Convention("p is the probability of DROPPING a unit (the course up to 2017)",
-               r"drop each neuron output with probability p", _drop_convention),
-)
 
 
 def _vector_params(case: Case) -> Case:
@@ -416,14 +291,4 @@ register(Spec(
     names=(("spatial_groupnorm_forward", "spatial_groupnorm_backward"),),
     description="group normalisation of x (N, C, H, W), gamma and beta (1, C, 1, 1)",
     informative=_group_informative, conventions=GROUPNORM_CONVENTIONS,
-))
-register(Spec(
-    name="dropout", family="dropout", kind="layer",
-    forward=ref.dropout_forward, backward=ref.dropout_backward, cases=dropout_cases,
-    signature="dropout_forward(x, dropout_param) -> (out, cache); dropout_backward(dout, cache) -> dx",
-    wrt=("x",),
-    names=(("dropout_forward", "dropout_backward"),),
-    description="inverted dropout, p = probability of keeping a unit, seeded mask",
-    forward_check=dropout_forward_check, conventions=DROPOUT_CONVENTIONS, general=True,
-    probes=dropout_probes,
 ))
