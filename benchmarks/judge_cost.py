@@ -6,7 +6,8 @@
 The baseline revision (default ``7bdd001``, the last commit where the whole checker ran in
 the worker with the checked code) is exported with ``git archive`` into a temporary
 folder. Each file is then checked by both, alternating which goes first, with the same
-options, one ``python -m gradcheck check FILE --json -`` process each; the table gives
+options, one ``python -m gradcheck check FILE --json -`` process each (with the field
+benchmark's stand-ins for the course modules on the path); the table gives
 the wall time of each and their ratio, and the verdicts of both (they should agree). With
 no files, the field corpus at ``/work/field/files`` when present, else ``examples/``.
 """
@@ -23,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+
+from benchmarks.field.agreement import write_stubs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +44,8 @@ def _export(revision: str, into: Path) -> Path:
 
 
 def _run(source: Path, path: Path, args: argparse.Namespace) -> tuple[float, dict[str, str]]:
-    env = dict(os.environ, PYTHONPATH=str(source))
+    # the course modules a field file imports (cs231n, past): the field benchmark's stubs
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(source), str(args.stubs)]))
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "gradcheck", "check", str(path), "--json", "-", "--quiet",
                            "--jobs", str(args.jobs), "--examples", str(args.examples)],
@@ -75,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     files = _files(args.paths, args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         baseline = _export(args.baseline, Path(tmp))
+        args.stubs = Path(tmp) / "stubs"
+        write_stubs(args.stubs)
         rows, ratios, agree = [], [], 0
         print(f"| file | before ({args.baseline}) s | judge/worker s | ratio | verdicts agree |")
         print("|---|---|---|---|---|")

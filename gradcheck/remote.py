@@ -21,6 +21,7 @@ import signal
 import socket
 import warnings
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,7 @@ class Worker:
         self.codec = Codec(self._refuse, self._proxy)
         self.gone: str | None = None
         self.calls = 0
+        self.handed: dict[int, list[Callable[[], Any]]] = {}
 
     def _refuse(self, value: Any) -> dict[str, Any]:
         if isinstance(value, RemoteHandle) and value.worker is self:
@@ -150,17 +152,38 @@ class Worker:
     def call(self, fn: RemoteHandle, args: tuple[Any, ...], kwargs: dict[str, Any], role: str,
              seed: int | None = None) -> Any:
         """``fn(*args, **kwargs)`` in the worker; writes into ``args`` are copied back."""
-        reply, value = self.request("call", fn=fn, args=args, kwargs=kwargs, role=role, seed=seed)
-        synced = reply.get("synced", [])
-        if not isinstance(synced, list):
-            raise ChannelError("a malformed list of written arguments")
-        got = reply.get("_arrays")
-        for item in synced:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)
-                    and 0 <= item[0] < len(args)):
+        number = self.calls + 1
+        reply, value = self.request("call", fn=fn, args=args, kwargs=kwargs, role=role, seed=seed,
+                                    call=number)
+        got = reply.get("_arrays") or []
+        for index, new in self._listed(reply.get("synced", []), 2):
+            if not 0 <= index[0] < len(args):
                 raise ChannelError("a malformed written argument")
-            _write_back(args[item[0]], self.codec.decode(item[1], got or []))
+            _write_back(args[index[0]], self.codec.decode(new, got))
+        for (earlier, position), new in self._listed(reply.get("earlier", []), 3):
+            refs = self.handed.get(earlier, [])
+            original = refs[position]() if 0 <= position < len(refs) else None
+            if original is not None:  # written into by this call, through the worker's cache
+                _write_back(original, self.codec.decode(new, got))
+        self._remember(number, args)
         return value
+
+    @staticmethod
+    def _listed(items: Any, size: int) -> list[tuple[list[int], Any]]:
+        """``[(integers, value)]`` from a reply's list of ``[int, ..., value]`` items."""
+        def valid(item: Any) -> bool:
+            return isinstance(item, list) and len(item) == size and all(type(n) is int for n in item[:-1])
+
+        if not isinstance(items, list) or not all(valid(i) for i in items):
+            raise ChannelError("a malformed list of written arguments")
+        return [(item[:-1], item[-1]) for item in items]
+
+    def _remember(self, number: int, args: tuple[Any, ...]) -> None:
+        """The arrays handed to call ``number``, while the caller keeps them: a later call may
+        write into them through a cache (see :meth:`call`)."""
+        self.handed[number] = [weakref.ref(a) if isinstance(a, np.ndarray) else _dead for a in args]
+        if len(self.handed) > 256:  # forget the calls whose arrays are all gone
+            self.handed = {k: v for k, v in self.handed.items() if any(r() is not None for r in v)}
 
     def close(self) -> None:
         """End the worker (killed if it does not end at once) and reap it."""
@@ -180,6 +203,10 @@ class Worker:
         if self.gone is None:
             self.gone = "closed"
             self.close()
+
+
+def _dead() -> None:
+    return None
 
 
 _ENCODED = {"fn", "args", "kwargs", "obj", "value", "key", "module", "watch", "calls"}

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import types
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -157,6 +158,7 @@ class _Server:
         self.counter = 0
         self.codec = Codec(self.keep, self.lookup)
         self.pending: list[np.ndarray] = []
+        self.watched: list[tuple[int, int, weakref.ref[np.ndarray], bytes]] = []
 
     def keep(self, obj: Any) -> dict[str, Any]:
         self.counter += 1
@@ -171,6 +173,27 @@ class _Server:
             return self.objects[int(node["h"])]
         except (KeyError, TypeError, ValueError):
             raise ChannelError(f"no object {node.get('h')!r} is kept") from None
+
+    def watch_arguments(self, call: int, args: list[Any]) -> None:
+        """Remember the arrays of call number ``call``: a cache may hold them, and a later
+        call write into them (a backward into the ``x`` its forward cached)."""
+        self.watched += [(call, i, weakref.ref(a), a.tobytes()) for i, a in enumerate(args)
+                         if isinstance(a, np.ndarray)]
+
+    def earlier_writes(self) -> list[list[Any]]:
+        """``[call, index, value]`` for each remembered array written into since it was last
+        seen; arrays nothing holds any more are forgotten."""
+        found, alive = [], []
+        for call, index, ref, seen in self.watched:
+            array = ref()
+            if array is None:
+                continue
+            now = array.tobytes()
+            if now != seen:
+                found.append([call, index, self.encode(array)])
+            alive.append((call, index, ref, now))
+        self.watched = alive
+        return found
 
     def encode(self, value: Any, opaque: bool = False) -> Any:
         return self.codec.encode(value, self.pending, opaque)
@@ -235,7 +258,9 @@ def _call(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> 
         value = server.encode(result)
     synced = [[i, server.encode(a)] for i, (a, b) in enumerate(zip(args, before))
               if (b is not None and a.tobytes() != b) or type(a) in (dict, list)]
-    return {"value": value, "synced": synced, "warnings": caught.found}
+    earlier = server.earlier_writes()
+    server.watch_arguments(int(header.get("call", 0)), args)
+    return {"value": value, "synced": synced, "earlier": earlier, "warnings": caught.found}
 
 
 def _call_many(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:

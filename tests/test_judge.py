@@ -163,6 +163,25 @@ def test_a_worker_that_dies_in_the_middle_of_a_reply_is_an_error(tmp_path):
     assert "ended the Python process" in outcome.error or "channel" in outcome.error
 
 
+RELU_WRITES_CACHED_X = '''
+import numpy as np
+
+def relu_forward(x):
+    return np.maximum(x, 0), x
+
+def relu_backward(dout, cache):
+    x = cache
+    x[x <= 0] = 0  # writes into the x handed to forward, through the cache
+    return dout * (x > 0)
+'''
+
+
+def test_a_backward_writing_into_the_cached_input_is_seen_across_the_channel(tmp_path):
+    path = _write(tmp_path, "layers.py", RELU_WRITES_CACHED_X)
+    outcome = check_isolated(path, Match("relu", "relu_forward", "relu_backward"), OPTIONS, 60)
+    assert outcome.passed and [w["kind"] for w in outcome.warnings] == ["input_mutated"]
+
+
 REFERENCE = "from reference_layers import affine_forward, affine_backward\n"
 DYNAMIC_REFERENCE = ("import importlib\n_ref = importlib.import_module('reference_' + 'layers')\n"
                      "relu_forward, relu_backward = _ref.relu_forward, _ref.relu_backward\n")
