@@ -222,12 +222,15 @@ def test_grade_fails_the_tampering_student_and_flags_the_copied_reference(tmp_pa
     for student, text in {"alice": RIGHT, "mallory": PATCH_CLASSES + WRONG_DB, "trent": REFERENCE}.items():
         (submissions / student).mkdir(parents=True)
         (submissions / student / "layers.py").write_text(textwrap.dedent(text), encoding="utf-8")
-    out = tmp_path / "grades.csv"
-    assert main(["grade", str(submissions), "--jobs", "2", "--examples", "3", "--csv", str(out)]) == 0
+    out, page = tmp_path / "grades.csv", tmp_path / "grades.html"
+    assert main(["grade", str(submissions), "--jobs", "2", "--examples", "3", "--csv", str(out),
+                 "--html", str(page)]) == 0
     rows = {row["student"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
     assert rows["alice"]["verdict"] == "passed" and rows["alice"]["flag"] == ""
     assert rows["mallory"]["verdict"] == "failed"
     assert rows["trent"]["verdict"] == "failed" and rows["trent"]["flag"] == "reference_imported"
+    html = page.read_text(encoding="utf-8")
+    assert html.count("class='flag'") == 1  # trent's affine cell
 
 
 def test_the_pytest_target_mode_fails_the_tampering_file(tmp_path, pytester):
