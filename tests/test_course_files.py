@@ -3,6 +3,7 @@ through ``gradcheck check`` (issue 11): right code passes, each kind of bug fail
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pathlib
 import shutil
@@ -152,14 +153,18 @@ def test_directory_finds_known_files_and_imports_them_as_a_package(tmp_path, pac
 
 
 def test_missing_third_party_package_is_one_line_in_a_directory(tmp_path, package, capsys):
+    # past (package future) is what real folders import, but the field extra installs it:
+    # a package of the same kind that no extra installs
+    if importlib.util.find_spec("cv2") is not None:
+        pytest.skip("cv2 is installed here")
     knn = package / "cs231n" / "classifiers" / "k_nearest_neighbor.py"
-    knn.write_text("from past.builtins import xrange\n")
+    knn.write_text("import cv2\n")
     (package / "cs231n" / "classifiers" / "__init__.py").write_text(
         "from cs231n.classifiers.k_nearest_neighbor import *\n")
     status = main(["check", str(package / "cs231n" / "classifiers"), "--examples", "3"])
     out = capsys.readouterr().out
     assert status == 1
-    assert "imports past, which is not installed here: pip install future" in out
+    assert "imports cv2, which is not installed here: pip install opencv-python" in out
     assert "Traceback" not in out
 
 
