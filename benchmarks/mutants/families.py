@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from benchmarks.mutants import basic, classifiers, conv, field_patterns, normalization, recurrent
+from benchmarks.mutants import basic, classifiers, conv, field_patterns, models, normalization, recurrent
 
-MODULES = (basic, classifiers, conv, field_patterns, normalization, recurrent)
+MODULES = (basic, classifiers, conv, field_patterns, models, normalization, recurrent)
