@@ -11,8 +11,8 @@ package. Three steps::
 ``label`` runs :mod:`benchmarks.grading.label_classifiers` (torch autograd) on each
 ``linear_svm.py``/``softmax.py`` and :mod:`benchmarks.grading.label_models` (torch and the
 labeller's own central differences) on each ``neural_net.py``/``fc_net.py``/``cnn.py``, one
-subprocess per file, never gradcheck. ``check`` runs ``gradcheck check`` on every target
-file of a student in one call, as the student would from the assignment folder. ``compare``
+subprocess per file, never gradcheck. ``check`` runs one ``gradcheck check`` on every
+``classifiers/`` folder that holds a target, as a student would on their folder. ``compare``
 joins both by file and label: correct ones that passed agree, wrong ones that failed are
 caught; env_error labels (the course's unbuilt compiled extension) are counted apart.
 """
@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,8 @@ def _label_one(path: Path) -> dict[str, Any]:
         return dict(json.loads(out.read_text()))
 
 
-def label(folder: Path, jobs: int) -> dict[str, Any]:
-    targets = _targets(folder)
+def label(folder: Path, jobs: int, only: str | None = None) -> dict[str, Any]:
+    targets = {k: v for k, v in _targets(folder).items() if only is None or only in (v.name, k.split("/")[0])}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = dict(zip(targets, pool.map(_label_one, targets.values())))
     for key, result in results.items():
@@ -72,44 +72,35 @@ def label(folder: Path, jobs: int) -> dict[str, Any]:
     return results
 
 
-def _check_student(student: Path, files: list[Path], timeout: float) -> dict[str, Any]:
+def check(folder: Path, out: Path, jobs: int, timeout: float) -> None:
+    """gradcheck's JSON entries per ``student/dest`` and label into ``out``: one ``gradcheck
+    check`` of every ``classifiers/`` folder holding a target (a folder's unimportable file
+    is an ERROR row there, and the run goes on)."""
+    targets = _targets(folder)
+    folders = sorted({str(path.parent) for path in targets.values()})
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
-        out = Path(tmp) / "gc.json"
-        command = [sys.executable, "-m", "gradcheck", "check", *map(str, files), "--json", str(out),
-                   "--quiet", "--jobs", "1", "--timeout", "300"]
+        result = Path(tmp) / "gc.json"
+        command = [sys.executable, "-m", "gradcheck", "check", *folders, "--json", str(result),
+                   "--quiet", "--jobs", str(jobs), "--timeout", "300"]
         started = time.monotonic()
-        try:
-            proc = subprocess.run(command, cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, errors="replace", timeout=timeout, check=False)
-            tail = (proc.stderr.strip().splitlines() or [""])[-1][:300]
-        except subprocess.TimeoutExpired:
-            tail = f"timed out after {timeout:.0f} s"
-        data = json.loads(out.read_text()) if out.exists() else {"layers": []}
-    entries: dict[str, Any] = defaultdict(dict)
-    for entry in data.get("layers", []):
-        key = f"{student.name}/{Path(entry.get('file', files[0])).resolve().relative_to(student.resolve())}"
-        entries[key][entry["layer"]] = entry
-    return {"entries": dict(entries), "error": "" if data.get("layers") else tail,
-            "seconds": round(time.monotonic() - started, 1)}
-
-
-def check(folder: Path, out: Path, timeout: float) -> None:
-    """gradcheck's JSON entries per ``student/dest`` and label into ``out``, one call per
-    student, written after each; students already in ``out`` are kept (a run goes on)."""
-    by_student: dict[str, list[Path]] = defaultdict(list)
-    for key, path in _targets(folder).items():
-        by_student[key.split("/", 1)[0]].append(path)
-    files: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    for student, paths in sorted(by_student.items()):
-        if any(key.startswith(f"{student}/") for key in files):
+        proc = subprocess.run(command, cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=timeout, check=False)
+        if not result.exists():
+            raise SystemExit(f"gradcheck check wrote no JSON (status {proc.returncode}):\n"
+                             f"{proc.stderr[-3000:]}")
+        data = json.loads(result.read_text())
+    files: dict[str, Any] = {key: {"layers": {}, "error": ""} for key in targets}
+    for entry in data["layers"]:
+        key = str(Path(entry["file"]).resolve().relative_to(folder.resolve()))
+        if key not in files:
             continue
-        result = _check_student(folder / student, paths, timeout)
-        for path in paths:
-            key = f"{student}/{path.relative_to(folder / student)}"
-            files[key] = {"layers": result["entries"].get(key, {}), "error": result["error"]}
-        out.write_text(json.dumps(files, indent=1, sort_keys=True) + "\n")
-        print(f"checked {student}: {len(paths)} files, {result['seconds']} s {result['error']}",
-              file=sys.stderr, flush=True)
+        if entry["layer"] == Path(key).name and entry["verdict"] == "ERROR":  # the file failed to import
+            files[key]["error"] = entry["error"]
+        else:
+            files[key]["layers"][entry["layer"]] = entry
+    out.write_text(json.dumps(files, indent=1, sort_keys=True) + "\n")
+    print(f"checked {len(folders)} folders ({len(targets)} target files) in "
+          f"{time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
 def kind_of(layer: str) -> str:
@@ -173,17 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path, help="label, check: the rebuilt folder; compare: check's JSON")
     parser.add_argument("out", nargs="?", type=Path, help="check: the JSON to write")
     parser.add_argument("--labels", type=Path, default=LABELS)
-    parser.add_argument("--jobs", type=int, default=1, help="label: files labelled at once")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="check: seconds per student")
+    parser.add_argument("--only", metavar="NAME", help="label: only the files of this name (fc_net.py) or "
+                        "student, keeping the labels of the others")
+    parser.add_argument("--jobs", type=int, default=1, help="files labelled, or layers checked, at once")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="check: seconds in all")
     args = parser.parse_args(argv)
     if args.command == "label":
-        labels = label(args.path, args.jobs)
+        labels = json.loads(args.labels.read_text()) if args.only and args.labels.exists() else {}
+        labels.update(label(args.path, args.jobs, args.only))
         args.labels.write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n")
         print(f"labelled {len(labels)} files into {args.labels}")
     elif args.command == "check":
         if args.out is None:
             parser.error("check needs the JSON to write")
-        check(args.path, args.out, args.timeout)
+        check(args.path, args.out, args.jobs, args.timeout)
         print(f"wrote {args.out}")
     else:
         pairs = compare(json.loads(args.path.read_text()), json.loads(args.labels.read_text()))
