@@ -81,18 +81,22 @@ def check_model_config(module: ModuleType, name: str, config: str,
         outcome.seconds = time.monotonic() - started
         return outcome
     outcome.failing_case = built.describe()
-    _compare_loss(outcome, built)
+    first = _first_call(built)
+    _compare_loss(outcome, built, first)
+    unregistered = _unregistered(built, config, first)
     report = check_model(built.model, built.X, built.y, options=opts)
     report.label = outcome.spec
     outcome.n_cases = 1
     outcome.n_evaluations = report.n_evaluations
     outcome.gradients = {}
     outcome.take_verdicts(report)
+    if unregistered:
+        outcome.contract.append("unregistered_params")
     for warning in report.warnings:
         outcome.add_warning(warning)
-    if not report.passed or outcome.forward != "ok":
+    if not outcome.passed:
         outcome.report = report
-        outcome.report_text = str(report)
+        outcome.report_text = "\n\n".join(filter(None, [unregistered and f"  {unregistered}", str(report)]))
     else:
         outcome.failing_case = None
     outcome.notes += built.notes
@@ -100,15 +104,46 @@ def check_model_config(module: ModuleType, name: str, config: str,
     return outcome
 
 
-def _compare_loss(outcome: Outcome, built: Built) -> None:
+def _first_call(built: Built) -> tuple[Any, Any] | None:
+    """``(loss, grads)`` of one call of ``model.loss``; None when it fails (the gradient check
+    reports the crash)."""
+    try:
+        result = built.model.loss(built.X, built.y)
+        return result[0], result[1]
+    except Exception:
+        return None
+
+
+def _unregistered(built: Built, config: str, first: tuple[Any, Any] | None) -> str:
+    """Why a solver could not train the model with these gradients, or "".
+
+    The course's solver updates ``model.params[k]`` with ``grads[k]``: a gradient under a
+    name that is not in ``model.params`` is never applied, and a normalisation whose gamma
+    and beta are not in it is never learned (the notebook's own check looks them up there)."""
+    grads = first[1] if first is not None else None
+    params = built.model.params
+    stray = sorted(set(grads) - set(params)) if isinstance(grads, dict) else []
+    if stray:
+        return (f"model.loss returns gradients for {', '.join(map(str, stray))}, which are not in "
+                f"model.params: the solver updates only model.params, so they are never trained "
+                f"(register them in __init__: self.params[{str(stray[0])!r}] = ...)")
+    norm = config.split(",")[0]
+    if norm in ("batchnorm", "layernorm") and not any(str(k).startswith("gamma") for k in params):
+        return (f"built with {norm}, but gamma and beta are not in model.params: the solver never "
+                "learns them (register them in __init__ as self.params['gamma1'], "
+                "self.params['beta1'], ...)")
+    return ""
+
+
+def _compare_loss(outcome: Outcome, built: Built, first: tuple[Any, Any] | None) -> None:
     """The model's loss against the reference model's with the same parameters."""
     from gradcheck.forward import describe_difference
 
-    if not built.references:
+    if not built.references or first is None:
         return
     try:
-        loss = np.real(np.asarray(built.model.loss(built.X, built.y)[0], dtype=np.complex128))
-    except Exception:  # the gradient check reports the crash
+        loss = np.real(np.asarray(first[0], dtype=np.complex128))
+    except (TypeError, ValueError):
         return
     if loss.size != 1:
         return

@@ -3,6 +3,7 @@ through ``gradcheck check`` (issue 11): right code passes, each kind of bug fail
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pathlib
 import shutil
@@ -152,14 +153,18 @@ def test_directory_finds_known_files_and_imports_them_as_a_package(tmp_path, pac
 
 
 def test_missing_third_party_package_is_one_line_in_a_directory(tmp_path, package, capsys):
+    # past (package future) is what real folders import, but the field extra installs it:
+    # a package of the same kind that no extra installs
+    if importlib.util.find_spec("cv2") is not None:
+        pytest.skip("cv2 is installed here")
     knn = package / "cs231n" / "classifiers" / "k_nearest_neighbor.py"
-    knn.write_text("from past.builtins import xrange\n")
+    knn.write_text("import cv2\n")
     (package / "cs231n" / "classifiers" / "__init__.py").write_text(
         "from cs231n.classifiers.k_nearest_neighbor import *\n")
     status = main(["check", str(package / "cs231n" / "classifiers"), "--examples", "3"])
     out = capsys.readouterr().out
     assert status == 1
-    assert "imports past, which is not installed here: pip install future" in out
+    assert "imports cv2, which is not installed here: pip install opencv-python" in out
     assert "Traceback" not in out
 
 
@@ -193,3 +198,16 @@ def test_a_classifier_folder_without_init_imports_inside_its_package(tmp_path):
     status, layers = run_json(tmp_path, package / "classifiers" / "twice.py")
     assert status == 0, layers
     assert {layer for _, layer in layers} == {"relu"}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "found on real 2016 folders (benchmarks/grading/course_run): gradcheck puts the folder "
+    "above the topmost __init__.py on sys.path (cs231n/ here), where the notebook runs from the "
+    "assignment folder, so cs231n, a namespace package without __init__.py, is not importable; "
+    "the fix belongs in gradcheck.discover._package_root"))
+def test_a_cs231n_folder_without_init_whose_classifiers_import_it_absolutely(package):
+    (package / "cs231n" / "__init__.py").unlink()
+    (package / "cs231n" / "classifiers" / "__init__.py").write_text(
+        "from cs231n.classifiers.linear_svm import *\n")
+    assert main(["check", str(package / "cs231n" / "classifiers" / "linear_svm.py"), "--examples", "3",
+                 "--quiet"]) == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pathlib
+import re
+import sys
 
 import pytest
 
@@ -74,6 +76,36 @@ def test_runs_under_xdist(pytester, target):
     result = pytester.runpytest_subprocess("--gradcheck-target", str(target), "--gradcheck-examples", "2",
                                            "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=2)
+
+
+@pytest.mark.parametrize("layout", ["same path", "rsync"])
+def test_a_class_spreads_over_tx_executors(pytester, layout):
+    """The README's recipe for several hosts, with popen executors (what ssh executors run)
+    in another directory: the class read at the same path on every host, or copied there by
+    xdist (--rsyncdir; the paths must then be absolute)."""
+    pytest.importorskip("xdist")
+    folder = pytester.path / "class"
+    for student in ("ada", "ben"):
+        (folder / student).mkdir(parents=True)
+        (folder / student / "layers.py").write_text(SMALL.split("def softmax_loss")[0])
+    remote = pytester.path / "remote"
+    remote.mkdir()
+    # at the same path: --rootdir too, so that node ids name the student (relative to it);
+    # in one word each, or xdist would take them for paths to copy
+    where = (f"--gradcheck-target={folder} --rootdir={pytester.path}" if layout == "same path"
+             else f"--gradcheck-target {folder}")
+    copy = ["--rsyncdir", str(folder)] if layout == "rsync" else []
+    result = pytester.runpytest_subprocess(
+        *where.split(" "), *copy, "--gradcheck-examples", "2", "--dist", "load", "-v",
+        "--tx", f"2*popen//chdir={remote}//python={sys.executable}", "-p", "no:cacheprovider",
+        "-W", "ignore::DeprecationWarning")
+    result.assert_outcomes(passed=2, failed=2)  # each student: relu passes, affine's db is wrong
+    ran = set(re.findall(r"\[(gw\d)\] \[ *\d+%\] (?:PASSED|FAILED) (class/\w+/layers.py::\w+)",
+                         result.stdout.str()))
+    assert {item for _, item in ran} == {f"class/{s}/layers.py::{layer}" for s in ("ada", "ben")
+                                         for layer in ("affine", "relu")}
+    assert {worker for worker, _ in ran} == {"gw0", "gw1"}
+    assert (remote / "class" / "ada" / "layers.py").exists() is (layout == "rsync")
 
 
 def test_fixture_checks_pairs_losses_and_specs(pytester):

@@ -87,6 +87,14 @@ def label_function(fn: Any, kind: str) -> dict[str, Any]:
     return {"status": "correct", "correct": True, "culprits": []}
 
 
+def _same_number(a: Any, b: Any) -> bool:
+    try:
+        x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return x.size == y.size == 1 and _close(x.reshape(()), y.reshape(()))
+
+
 def label_agreement(naive: Any, vectorized: Any) -> dict[str, Any]:
     """Naive and vectorized give the same loss and dW on every case."""
     for index, (W, X, y, reg) in enumerate(_cases()):
@@ -96,7 +104,9 @@ def label_agreement(naive: Any, vectorized: Any) -> dict[str, Any]:
             return {"status": "crash", "correct": False, "culprits": ["forward"], "details": str(exc)}
         if a[0] is None or b[0] is None:
             return {"status": "unimplemented", "details": "returns None"}
-        if not (_close(a[0], np.asarray(b[0], dtype=np.float64)) and _close(a[1], np.asarray(b[1]))):
+        # the notebook compares the two losses' values (np.abs(loss_naive - loss_vectorized)):
+        # a loss of shape (1,) or (1, 1) against a float is the same number there
+        if not (_same_number(a[0], b[0]) and _close(a[1], np.asarray(b[1]))):
             return {"status": "wrong", "correct": False, "culprits": ["dW"],
                     "details": f"case {index}: naive and vectorized differ"}
     return {"status": "correct", "correct": True, "culprits": []}

@@ -1,12 +1,14 @@
 """Grading throughput: submissions per minute for a class, and how it scales with --jobs.
 
 ``python -m benchmarks.grading.throughput [--students 30] [--jobs 1 2 4] [--repeats 1]
-[--pytest]``
+[--pytest] [--tx] [--no-grade]``
 
 Builds a class of whole ``layers.py`` files (15 layers each; correct, or with one bug or
 hazard; :func:`benchmarks.grading.classroom.whole_file_class`) in a temporary folder and
 grades it with ``gradcheck grade --jobs N`` for each N, and with ``--pytest`` also as
-pytest items (``pytest --gradcheck-target CLASS -n N``). The configurations run in turn
+pytest items (``pytest --gradcheck-target CLASS -n N``), and with ``--tx`` over N popen
+executors of pytest-xdist (``--tx N*popen//python=...``, the recipe for several hosts
+run on this one). The configurations run in turn
 within each repeat, so that their ratios are measured side by side on a shared machine;
 times are medians over the repeats. Prints a markdown table.
 """
@@ -38,6 +40,15 @@ def _pytest(folder: Path, jobs: int) -> list[str]:
             "--rootdir", str(folder), "-c", os.devnull, *workers]
 
 
+def _tx(folder: Path, jobs: int) -> list[str]:
+    """The recipe for hosts, on this one: ``jobs`` popen executors (what ssh executors run,
+    started locally) reading the class where it is (``--gradcheck-target=`` in one word:
+    xdist would take a separate existing path for one to copy to the hosts)."""
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--gradcheck-target={folder}",
+            "--dist", "load", "--tx", f"{jobs}*popen//python={sys.executable}", "--rootdir", str(folder),
+            "-c", os.devnull]
+
+
 def _timed(command: list[str], cwd: Path) -> float:
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -54,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--pytest", action="store_true", help="also time the class as pytest items")
+    parser.add_argument("--tx", action="store_true",
+                        help="also time pytest items over --tx N*popen executors (the recipe for hosts)")
+    parser.add_argument("--no-grade", action="store_true", help="leave out gradcheck grade")
     args = parser.parse_args(argv)
-    faces = [("gradcheck grade", _grade)] + ([("pytest -n", _pytest)] if args.pytest else [])
+    faces = ([] if args.no_grade else [("gradcheck grade", _grade)]) + (
+        [("pytest -n", _pytest)] if args.pytest else []) + ([("pytest --tx popen", _tx)] if args.tx else [])
     times: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
         folder = Path(tmp) / "class"

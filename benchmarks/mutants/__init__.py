@@ -15,6 +15,7 @@ process and the generated cases of ``gradcheck check``.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from gradcheck.candidate import Outcome
 from gradcheck.discover import Match
 from gradcheck.isolation import check_isolated
 from gradcheck.kinds import ViolationKind
+from gradcheck.models import MODEL_NAMES
 from gradcheck.options import CheckOptions
 from gradcheck.specs import get_spec
 
@@ -34,7 +36,12 @@ DEFAULT_OPTIONS = CheckOptions(mode="directional", budget=30.0)
 
 @dataclass(frozen=True)
 class Edit:
-    """One textual edit of a source file; ``old`` must occur exactly once."""
+    """One textual edit of a source file; ``old`` must occur exactly once. ``also`` holds
+    further ``(old, new)`` pairs, each replaced wherever it occurs (at least once), for a
+    change that touches several places (a parameter renamed where it is made and used).
+
+    A ``spec`` that is a model's label (``FullyConnectedNet(batchnorm)``) checks that model
+    in that configuration; its source is edited inside a copy of its package."""
 
     name: str
     source: str
@@ -46,19 +53,32 @@ class Edit:
     # "torch": a class of the torch course (EECS 498/598), ``functions`` its methods
     # ("MaxPool.forward", "MaxPool.backward"), checked under the class name as spec ``spec``
     kind: str = "layer"
+    also: tuple[tuple[str, str], ...] = ()
 
     def edited(self) -> str:
         text = (ROOT / self.source).read_text()
         count = text.count(self.old)
         if count != 1:
             raise ValueError(f"{self.name}: the snippet occurs {count} times in {self.source}")
-        return text.replace(self.old, self.new)
+        text = text.replace(self.old, self.new)
+        for old, new in self.also:
+            if old not in text:
+                raise ValueError(f"{self.name}: the snippet {old!r} is not in {self.source}")
+            text = text.replace(old, new)
+        return text
+
+    @property
+    def is_model(self) -> bool:
+        return self.spec.split("(")[0] in MODEL_NAMES
 
     def match(self) -> Match:
         """The functions to check: given, or the spec's first pair the edited file defines."""
         if self.functions and self.kind == "torch":
             owner = self.functions[0].rpartition(".")[0]
             return Match(owner, *self.functions, kind="torch", config=self.spec)
+        if self.is_model:
+            name, _, config = self.spec.partition("(")
+            return Match(self.spec, name, None, kind="model", config=config.rstrip(")"))
         if self.functions:
             return Match(self.spec, *self.functions)
         text = self.edited()
@@ -156,11 +176,22 @@ class Result:
         )
 
 
+def _in_package(edit: Edit, tmp: Path) -> Path:
+    """A copy of the package ``edit.source`` belongs to, in ``tmp``; the path of the source in it
+    (a model imports its layers from the package: ``from ..layers import *``)."""
+    source = ROOT / edit.source
+    root = source.parent
+    while (root.parent / "__init__.py").exists():
+        root = root.parent
+    shutil.copytree(root, tmp / root.name, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp / root.name / source.relative_to(root)
+
+
 def run(edit: Edit, directory: Path | None = None) -> Result:
     """Write the edited source to a file and check it as ``gradcheck check`` would."""
     digest = hashlib.sha1(edit.name.encode()).hexdigest()[:10]
     with tempfile.TemporaryDirectory(prefix="gradcheck-mutant-", dir=directory) as tmp:
-        path = Path(tmp) / f"layers_{digest}.py"
+        path = _in_package(edit, Path(tmp)) if edit.is_model else Path(tmp) / f"layers_{digest}.py"
         path.write_text(edit.edited())
         options = CheckOptions.build(DEFAULT_OPTIONS, **edit.options)
         outcome = check_isolated(str(path), edit.match(), options, TIMEOUT)

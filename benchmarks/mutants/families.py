@@ -7,9 +7,10 @@ from benchmarks.mutants import (
     classifiers,
     conv,
     field_patterns,
+    models,
     normalization,
     recurrent,
     torch_course,
 )
 
-MODULES = (basic, classifiers, conv, field_patterns, normalization, recurrent, torch_course)
+MODULES = (basic, classifiers, conv, field_patterns, models, normalization, recurrent, torch_course)

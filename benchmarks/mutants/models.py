@@ -1,0 +1,133 @@
+"""Mutants and variants of the course's models (``TwoLayerNet`` of assignment 1 and of
+``fc_net.py``, ``FullyConnectedNet`` in its configurations), edits of the student-style
+package in ``tests/fixtures/assignment``, each checked inside a copy of that package (the
+models import their layers from it). The names a verdict gives are the parameters whose
+gradient is wrong (``W3``), ``forward`` for a loss unlike the reference model's, and
+``contract:<kind>`` for a model a solver could not train."""
+
+from __future__ import annotations
+
+from benchmarks.mutants import Mutant, Variant
+
+FC_NET = "tests/fixtures/assignment/cs231n/classifiers/fc_net.py"
+NEURAL_NET = "tests/fixtures/assignment/cs231n/classifiers/neural_net.py"
+
+_REG_LOOP = ("            loss += 0.5 * self.reg * np.sum(W * W)\n"
+             "            grads['W%d' % i] += self.reg * W\n")
+_NORM_INIT = ("                self.params['gamma%d' % (i + 1)] = np.ones(dims[i + 1])\n"
+              "                self.params['beta%d' % (i + 1)] = np.zeros(dims[i + 1])\n")
+_DROPOUT_FORWARD = ("            h, relu = relu_forward(h)\n            drop = None\n"
+                    "            if self.use_dropout:\n"
+                    "                h, drop = dropout_forward(h, self.dropout_param)\n")
+_DROPOUT_BACKWARD = ("            if drop is not None:\n                dh = dropout_backward(dh, drop)\n"
+                     "            dh = relu_backward(dh, relu)\n")
+
+MUTANTS: list[Mutant] = [
+    Mutant(
+        name="FullyConnectedNet: no regularisation gradient on the last layer",
+        source=FC_NET, spec="FullyConnectedNet(plain)",
+        old=_REG_LOOP,
+        new=("            loss += 0.5 * self.reg * np.sum(W * W)\n            if i < L:\n"
+             "                grads['W%d' % i] += self.reg * W\n"),
+        expect=frozenset({"W3"}),
+    ),
+    Mutant(
+        name="FullyConnectedNet: the last layer left out of the regularisation (loss and gradient)",
+        source=FC_NET, spec="FullyConnectedNet(plain)",
+        old="        for i in range(1, L + 1):\n", new="        for i in range(1, L):\n",
+        expect=frozenset({"forward"}), diagnosis="built from the reference layers",
+    ),
+    Mutant(
+        name="FullyConnectedNet: the regularisation gradient assigned with = (the data gradient lost)",
+        source=FC_NET, spec="FullyConnectedNet(plain)",
+        old="            grads['W%d' % i] += self.reg * W\n",
+        new="            grads['W%d' % i] = self.reg * W\n",
+        expect=frozenset({"W1", "W2", "W3"}),
+    ),
+    Mutant(
+        name="FullyConnectedNet: dropout in the forward pass, its backward skipped",
+        source=FC_NET, spec="FullyConnectedNet(dropout)",
+        old="            if drop is not None:\n                dh = dropout_backward(dh, drop)\n", new="",
+        expect=frozenset({"W1", "b1", "W2", "b2"}),
+    ),
+    Mutant(
+        name="FullyConnectedNet: batchnorm's gamma and beta kept outside model.params",
+        source=FC_NET, spec="FullyConnectedNet(batchnorm)",
+        old=_NORM_INIT, new=_NORM_INIT.replace("self.params[", "self.norm_params["),
+        also=(("        self.params = {}\n", "        self.params = {}\n        self.norm_params = {}\n"),
+              ("self.params['gamma%d' % i], self.params['beta%d' % i]",
+               "self.norm_params['gamma%d' % i], self.norm_params['beta%d' % i]")),
+        expect=frozenset({"contract:unregistered_params"}), diagnosis="not in model.params",
+    ),
+    Mutant(
+        name="FullyConnectedNet: normalization compared with 'batch_norm', so batchnorm never runs",
+        source=FC_NET, spec="FullyConnectedNet(batchnorm)",
+        old="            if self.normalization == 'batchnorm':\n                h, norm",
+        new="            if self.normalization == 'batch_norm':\n                h, norm",
+        also=(("            if self.normalization == 'batchnorm':\n                dh,",
+               "            if self.normalization == 'batch_norm':\n                dh,"),),
+        expect=frozenset({"forward", "gamma1", "beta1", "gamma2", "beta2"}),
+    ),
+    Mutant(
+        name="FullyConnectedNet: layernorm's backward taken from batchnorm",
+        source=FC_NET, spec="FullyConnectedNet(layernorm)",
+        old="grads['beta%d' % i] = layernorm_backward(dh, norm)",
+        new="grads['beta%d' % i] = batchnorm_backward(dh, norm)",
+        # the last hidden layer's gamma and beta come out right: both backwards sum dout * x_hat
+        expect=frozenset({"W1", "b1", "gamma1", "beta1", "W2", "b2"}),
+    ),
+    Mutant(
+        name="TwoLayerNet (fc_net.py): no regularisation gradient on W1",
+        source=FC_NET, spec="TwoLayerNet",
+        old="        grads['W1'] += self.reg * self.params['W1']\n", new="",
+        expect=frozenset({"W1"}),
+    ),
+    Mutant(
+        name="TwoLayerNet (assignment 1): regularisation gradient reg * W2 for reg * sum(W**2)",
+        source=NEURAL_NET, spec="TwoLayerNet",
+        old="        grads['W2'] = hidden.T.dot(dscores) + 2 * reg * W2\n",
+        new="        grads['W2'] = hidden.T.dot(dscores) + reg * W2\n",
+        expect=frozenset({"W2"}),
+    ),
+    Mutant(
+        name="TwoLayerNet (assignment 1): the hidden gradient not masked by the ReLU",
+        source=NEURAL_NET, spec="TwoLayerNet",
+        old="        dhidden = dscores.dot(W2.T) * (hidden > 0)\n",
+        new="        dhidden = dscores.dot(W2.T)\n",
+        expect=frozenset({"W1", "b1"}),
+    ),
+]
+
+VARIANTS: list[Variant] = [
+    Variant(
+        name="FullyConnectedNet: reg * sum(W**2) with gradient 2 * reg * W (the course since 2017)",
+        source=FC_NET, spec="FullyConnectedNet(plain)",
+        old=_REG_LOOP,
+        new=("            loss += self.reg * np.sum(W * W)\n"
+             "            grads['W%d' % i] += 2 * self.reg * W\n"),
+    ),
+    Variant(
+        name="FullyConnectedNet: dropout before the ReLU (the masks commute)",
+        source=FC_NET, spec="FullyConnectedNet(dropout)",
+        old=_DROPOUT_FORWARD,
+        new=("            drop = None\n            if self.use_dropout:\n"
+             "                h, drop = dropout_forward(h, self.dropout_param)\n"
+             "            h, relu = relu_forward(h)\n"),
+        also=((_DROPOUT_BACKWARD,
+               "            dh = relu_backward(dh, relu)\n            if drop is not None:\n"
+               "                dh = dropout_backward(dh, drop)\n"),),
+    ),
+    Variant(
+        name="FullyConnectedNet(batchnorm, dropout): parameters kept in float64 whatever dtype says",
+        source=FC_NET, spec="FullyConnectedNet(batchnorm, dropout)",
+        old="            self.params[k] = v.astype(dtype)\n",
+        new="            self.params[k] = v.astype(np.float64)\n",
+    ),
+    Variant(
+        name="TwoLayerNet (assignment 1): the softmax through log-sum-exp",
+        source=NEURAL_NET, spec="TwoLayerNet",
+        old="        loss = -np.sum(np.log(probs[np.arange(N), y])) / N\n",
+        new=("        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))\n"
+             "        loss = -np.sum(log_probs[np.arange(N), y]) / N\n"),
+    ),
+]
