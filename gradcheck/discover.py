@@ -117,6 +117,11 @@ def load_target(target: str, *, python2: bool = False) -> ModuleType:
             own = os.path.dirname(os.path.abspath(target))
             if not os.path.exists(os.path.join(own, "__init__.py")) and own not in sys.path:
                 sys.path.insert(1, own)  # a namespace sub-package's siblings, imported absolutely
+            outer = os.path.dirname(root)
+            if outer != root and outer not in sys.path:
+                # the folder the course's notebook runs from, last (it shadows nothing): there
+                # cs231n/ without __init__.py is a namespace package, imported absolutely
+                sys.path.append(outer)
             if "." in name and not python2:
                 return importlib.import_module(name)
             loader = Python2Loader(name, os.path.abspath(target)) if python2 else None

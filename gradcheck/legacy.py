@@ -18,8 +18,10 @@ breaks on today's Python or NumPy.
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.machinery
 import inspect
+import types
 from typing import Any
 
 import numpy as np
@@ -74,6 +76,21 @@ def install_numpy_aliases() -> None:
     _patch(numpy.lib, "np.lib.", {k: v for k, v in _LIB_ALIASES.items() if k not in numpy.lib.__dict__})
     if "newshape" not in inspect.signature(np.reshape).parameters:
         np.reshape = _reshape_with_newshape(np.reshape)
+    np.sum = _sum_of_generator(np.sum)
+
+
+def _sum_of_generator(total: Any) -> Any:
+    """``np.sum(generator)``: Python's ``sum`` of it, as NumPy before 2.4 computed it (with a
+    deprecation warning since 1.15); NumPy 2.4 raises."""
+    def wrapper(a: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(a, types.GeneratorType):
+            _used["np.sum(generator)"] = "2.4"
+            result = builtins.sum(a)
+            return result if not args and not kwargs else total(result, *args, **kwargs)
+        return total(a, *args, **kwargs)
+
+    wrapper.__doc__ = total.__doc__
+    return wrapper
 
 
 def _reshape_with_newshape(reshape: Any) -> Any:
