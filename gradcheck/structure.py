@@ -38,6 +38,7 @@ import itertools
 import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -275,6 +276,26 @@ def _box_sums(
     return np.einsum(",".join(subscripts) + "->" + result, *operands, optimize=True)
 
 
+def _changes(evaluate: Evaluate, base: Sequence[np.ndarray], which: int,
+             masks: list[Any], step: Any) -> list[list[np.ndarray]]:
+    """Per mask, how each output changes when the input's coordinates in the mask move
+    together (a complex step, or a central difference over ``step``). All points are
+    evaluated first, in one batch when ``evaluate`` can (a layer in the worker process)."""
+    x = base[which]
+    points = []
+    for mask in masks:
+        for sign in ((1j,) if step is None else (1.0, -1.0)):
+            point = _as_complex(base) if step is None else list(base)
+            point[which] = x + sign * (COMPLEX_STEP if step is None else step) * mask
+            points.append(point)
+    batch = getattr(evaluate, "batch", None)
+    results = batch(points) if batch is not None else [evaluate(p) for p in points]
+    if step is None:
+        return [[np.imag(y) / COMPLEX_STEP for y in outputs] for outputs in results]
+    return [[(p.astype(np.float64) - q.astype(np.float64)) / 2 for p, q in zip(plus, minus)]
+            for plus, minus in zip(results[::2], results[1::2])]
+
+
 def estimate(
     evaluate: Evaluate,
     base: Sequence[np.ndarray],
@@ -300,18 +321,8 @@ def estimate(
         raise ValueError(f"grouped estimation supports complex and central, not {method!r}")
     values = np.zeros(structure.shape)
     structured = list(structure.colours)
-    for mask in structure.classes():
-        point = _as_complex(base) if step is None else list(base)
-        if step is None:
-            point[which] = x + 1j * COMPLEX_STEP * mask
-            outputs = evaluate(point)
-            changes = [np.imag(y) / COMPLEX_STEP for y in outputs]
-        else:
-            point[which] = x + step * mask
-            plus = evaluate(point)
-            point[which] = x - step * mask
-            minus = evaluate(point)
-            changes = [(p.astype(np.float64) - q.astype(np.float64)) / 2 for p, q in zip(plus, minus)]
+    masks = list(structure.classes())
+    for mask, changes in zip(masks, _changes(evaluate, base, which, masks, step)):
         selections = {
             a: np.asarray(mask.any(axis=tuple(b for b in range(mask.ndim) if b != a))) for a in structured
         }
