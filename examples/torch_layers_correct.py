@@ -188,3 +188,50 @@ class SpatialBatchNorm:
         flat = dout.permute(0, 2, 3, 1).reshape(-1, c)
         dx, dgamma, dbeta = BatchNorm.backward_alt(flat, cache)
         return dx.reshape(n, h, w, c).permute(0, 3, 1, 2), dgamma, dbeta
+
+
+class Linear_BatchNorm_ReLU:
+    @staticmethod
+    def forward(x, w, b, gamma, beta, bn_param):
+        a, fc_cache = Linear.forward(x, w, b)
+        s, bn_cache = BatchNorm.forward(a, gamma, beta, bn_param)
+        out, relu_cache = ReLU.forward(s)
+        return out, (fc_cache, bn_cache, relu_cache)
+
+    @staticmethod
+    def backward(dout, cache):
+        fc_cache, bn_cache, relu_cache = cache
+        ds = ReLU.backward(dout, relu_cache)
+        da, dgamma, dbeta = BatchNorm.backward(ds, bn_cache)
+        dx, dw, db = Linear.backward(da, fc_cache)
+        return dx, dw, db, dgamma, dbeta
+
+
+class Conv_BatchNorm_ReLU:
+    @staticmethod
+    def forward(x, w, b, gamma, beta, conv_param, bn_param):
+        a, conv_cache = Conv.forward(x, w, b, conv_param)
+        s, bn_cache = SpatialBatchNorm.forward(a, gamma, beta, bn_param)
+        out, relu_cache = ReLU.forward(s)
+        return out, (conv_cache, bn_cache, relu_cache)
+
+    @staticmethod
+    def backward(dout, cache):
+        conv_cache, bn_cache, relu_cache = cache
+        ds = ReLU.backward(dout, relu_cache)
+        da, dgamma, dbeta = SpatialBatchNorm.backward(ds, bn_cache)
+        dx, dw, db = Conv.backward(da, conv_cache)
+        return dx, dw, db, dgamma, dbeta
+
+
+class Conv_BatchNorm_ReLU_Pool:
+    @staticmethod
+    def forward(x, w, b, gamma, beta, conv_param, bn_param, pool_param):
+        s, inner_cache = Conv_BatchNorm_ReLU.forward(x, w, b, gamma, beta, conv_param, bn_param)
+        out, pool_cache = MaxPool.forward(s, pool_param)
+        return out, (inner_cache, pool_cache)
+
+    @staticmethod
+    def backward(dout, cache):
+        inner_cache, pool_cache = cache
+        return Conv_BatchNorm_ReLU.backward(MaxPool.backward(dout, pool_cache), inner_cache)

@@ -44,8 +44,12 @@ def test_discovery_reports_classes_under_their_names(correct):
     assert labels["Linear"] == ("Linear.forward", "Linear.backward", "torch", "affine")
     assert labels["BatchNorm.backward_alt"] == ("BatchNorm.forward", "BatchNorm.backward_alt", "torch",
                                                 "batchnorm_alt")
+    assert labels["Conv_BatchNorm_ReLU_Pool"] == ("Conv_BatchNorm_ReLU_Pool.forward",
+                                                  "Conv_BatchNorm_ReLU_Pool.backward", "torch",
+                                                  "conv_bn_relu_pool")
     assert set(labels) == {"Linear", "ReLU", "Linear_ReLU", "Dropout", "Conv", "MaxPool", "BatchNorm",
-                           "BatchNorm.backward_alt", "SpatialBatchNorm"}
+                           "BatchNorm.backward_alt", "SpatialBatchNorm", "Linear_BatchNorm_ReLU",
+                           "Conv_BatchNorm_ReLU", "Conv_BatchNorm_ReLU_Pool"}
 
 
 def test_numpy_file_keeps_its_matches():
@@ -54,7 +58,8 @@ def test_numpy_file_keeps_its_matches():
     assert "torch" not in kinds
 
 
-@pytest.mark.parametrize("label", ["Linear", "ReLU", "Dropout", "BatchNorm", "SpatialBatchNorm"])
+@pytest.mark.parametrize("label", ["Linear", "ReLU", "Dropout", "BatchNorm", "SpatialBatchNorm",
+                                   "Linear_BatchNorm_ReLU", "Conv_BatchNorm_ReLU_Pool"])
 def test_correct_torch_layers_pass(correct, label):
     outcome = _check(correct, label)
     assert outcome.verdict == "passed", outcome.report_text or outcome.forward_message

@@ -11,7 +11,10 @@ tensor ops) at rtol 1e-6 of the output's largest entry, and each gradient from
 gradient's largest entry. Dropout: train-mode outputs must be 0 or ``x / (1 - p)`` (p
 drops a unit, as the course says) with a plausible kept fraction, and ``dx = dout * out /
 x``. Batch norm: running statistics after one train call must be ``(1 - momentum) * batch
-statistic``; test mode is forward-only.
+statistic``; test mode is forward-only. The batch-norm sandwiches (``Linear_BatchNorm_ReLU``,
+``Conv_BatchNorm_ReLU[_Pool]``): train-mode forward and gradients against autograd of the
+composition (linear or ``conv2d``, batch statistics, ReLU, 2x2 max pool), the running mean of
+the values batch norm sees, and the test-mode forward with the statistics the layer stored.
 Labels: ``correct``, ``wrong`` (with why), ``unimplemented`` (NotImplementedError, or the
 course's template left as it is: a forward that returns ``None`` as its output, a backward
 whose gradients are all ``None``).
@@ -28,7 +31,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CLASSES = ("Linear", "ReLU", "Linear_ReLU", "Dropout", "Conv", "MaxPool", "Conv_ReLU", "Conv_ReLU_Pool",
-           "BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm")
+           "BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm",
+           "Linear_BatchNorm_ReLU", "Conv_BatchNorm_ReLU", "Conv_BatchNorm_ReLU_Pool")
+SANDWICHES = ("Linear_BatchNorm_ReLU", "Conv_BatchNorm_ReLU", "Conv_BatchNorm_ReLU_Pool")
 
 
 # Inside the course's contract (sizes the stride divides), half of them not square: H != W,
@@ -63,6 +68,8 @@ def _cases(name: str, gen: Any) -> list[tuple[tuple[Any, ...], Any]]:
             out.append(_pool_case(k, n, t))
         elif name in ("BatchNorm", "BatchNorm.backward_alt", "SpatialBatchNorm"):
             out.append(_batchnorm_case(name == "SpatialBatchNorm", k, n, t))
+        elif name in SANDWICHES:
+            out.append(_sandwich_case(name, k, n, t))
     return out
 
 
@@ -110,7 +117,85 @@ def _batchnorm_case(spatial: bool, k: int, n: int, t: Any) -> tuple[tuple[Any, .
     return (x, t(c), t(c), {"mode": "train", "eps": eps}), bn
 
 
-def _compare(got: Any, want: Any, rtol: float) -> str:
+# The sandwiches' convolutions as the course's DeepConvNet uses them (3x3, stride 1, pad 1;
+# 1x1 pad 0 once), half of the inputs not square; the pool is 2x2, stride 2, on even sizes.
+SANDWICH_GEOMETRIES = (((4, 4), 3, 1), ((4, 6), 3, 1), ((6, 4), 1, 0), ((2, 4), 3, 1), ((6, 6), 3, 1),
+                       ((4, 2), 3, 1))
+
+
+def _normalise(a: Any, g: Any, b: Any, eps: float, stats: tuple[Any, Any] | None = None) -> Any:
+    """Batch norm of ``a`` over every axis but 1 (batch statistics unless ``stats``)."""
+    dims = (0, 2, 3) if a.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if a.ndim == 4 else (1, -1)
+    if stats is None:
+        mean, var = a.mean(dim=dims, keepdim=True), a.var(dim=dims, unbiased=False, keepdim=True)
+    else:
+        mean, var = (s.reshape(shape) for s in stats)
+    return (a - mean) / (var + eps).sqrt() * g.reshape(shape) + b.reshape(shape)
+
+
+def _sandwich_pre(name: str, args: tuple[Any, ...]) -> Any:
+    """The sandwich's values before batch norm (linear layer or convolution)."""
+    import torch.nn.functional as F
+
+    x, w, b = args[:3]
+    if name == "Linear_BatchNorm_ReLU":
+        return x.reshape(x.shape[0], -1) @ w + b
+    return F.conv2d(x, w, b, stride=args[5]["stride"], padding=args[5]["pad"])
+
+
+def _sandwich_post(name: str, s: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    out = torch.relu(s)
+    return F.max_pool2d(out, 2, 2) if name.endswith("_Pool") else out
+
+
+def _sandwich_case(name: str, k: int, n: int, t: Any) -> tuple[tuple[Any, ...], Any]:
+    eps = 1e-5 if k < 5 else 1e-3
+    bn = {"mode": "train", "eps": eps}
+    if name == "Linear_BatchNorm_ReLU":
+        args: tuple[Any, ...] = (t(n + 2, 4) * 2 + 1, t(4, 3), t(3), t(3), t(3), bn)
+    else:
+        (h, w), size, pad = SANDWICH_GEOMETRIES[k]
+        conv = {"stride": 1, "pad": pad}
+        args = (t(n, 2, h, w), t(3, 2, size, size), t(3), t(3), t(3), conv, bn)
+        if name.endswith("_Pool"):
+            args = (*args, {"pool_height": 2, "pool_width": 2, "stride": 2})
+
+    def reference(x: Any, w: Any, b: Any, g: Any, beta: Any) -> Any:
+        a = _sandwich_pre(name, (x, w, b, *args[3:]))
+        return _sandwich_post(name, _normalise(a, g, beta, eps))
+
+    return args, reference
+
+
+def _sandwich_running_stats(cls: Any, name: str, args: tuple[Any, ...]) -> str:
+    """After one train call from an empty bn_param: running mean ``0.1 * batch mean`` of the
+    values batch norm sees; then the test-mode forward with the statistics stored."""
+    k = next(i for i, a in enumerate(args) if isinstance(a, dict) and "mode" in a)
+    param = {key: v for key, v in args[k].items() if key != "running_mean"}
+    call = [a.clone() if hasattr(a, "clone") else dict(a) for a in args]
+    call[k] = param
+    cls.forward(*call)
+    a = _sandwich_pre(name, args)
+    want = 0.1 * a.mean(dim=(0, 2, 3) if a.ndim == 4 else (0,))
+    got = param.get("running_mean")
+    problem = "not stored" if got is None else _compare(got.reshape(want.shape), want, 1e-6)
+    if problem:
+        return f"running_mean: {problem}"
+    param["mode"] = "test"
+    call[k] = param
+    out, _ = cls.forward(*[a.clone() if hasattr(a, "clone") else a for a in call])
+    stats = (param["running_mean"], param["running_var"])
+    test = _sandwich_post(name, _normalise(a, args[3], args[4], param.get("eps", 1e-5), stats))
+    problem = _compare(out, test, 1e-6)
+    return f"test-mode forward: {problem}" if problem else ""
+
+
+def _compare(got: Any, want: Any, rtol: float, floor: float = 1e-12) -> str:
+    """"" when ``got`` is within ``rtol`` of ``want``'s largest entry (at least ``floor``)."""
     import torch
 
     if not isinstance(got, torch.Tensor):
@@ -120,7 +205,7 @@ def _compare(got: Any, want: Any, rtol: float) -> str:
     got, want = got.detach(), want.detach()
     scale = float(want.abs().max()) if want.numel() else 0.0
     err = float((got.double() - want).abs().max()) if want.numel() else 0.0
-    return "" if err <= rtol * max(scale, 1e-12) else f"error {err:.2e} of scale {scale:.2e}"
+    return "" if err <= rtol * max(scale, floor) else f"error {err:.2e} of scale {scale:.2e}"
 
 
 def _judge(cls: Any, name: str) -> dict[str, Any]:
@@ -148,11 +233,18 @@ def _judge(cls: Any, name: str) -> dict[str, Any]:
             return {"label": "unimplemented", "why": "backward returns None"}
         if len(grads) != len(expected):
             return {"label": "wrong", "why": f"{len(grads)} gradients, expected {len(expected)}"}
+        # Batch norm after a bias makes db exactly 0: rounding is judged against the
+        # sandwich's other gradients.
+        floor = max(float(e.abs().max()) for e in expected) if name in SANDWICHES else 1e-12
         for i, (g, e) in enumerate(zip(grads, expected)):
-            problem = _compare(g, e, 1e-5)
+            problem = _compare(g, e, 1e-5, floor)
             if problem:
                 return {"label": "wrong", "why": f"gradient {i}: {problem}"}
-        if "BatchNorm" in name:
+        if name in SANDWICHES:
+            problem = _sandwich_running_stats(cls, name, args)
+            if problem:
+                return {"label": "wrong", "why": problem}
+        elif "BatchNorm" in name:
             problem = _running_stats(cls, args)
             if problem:
                 return {"label": "wrong", "why": problem}

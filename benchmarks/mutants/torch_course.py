@@ -6,7 +6,9 @@ so that CI guards it without the corpus: a flattened window index divided by the
 output side (right only for square outputs), a pooling loop over the window's size instead
 of the output's, spatial batch norm flattened without moving the channels last, a dropout
 that keeps with ``1 - p`` but rescales by ``1 / p``, padding sliced off with a hard-coded 1,
-and a test-mode batch norm with eps outside the square root. The variants are correct
+and a test-mode batch norm with eps outside the square root; in the batch-norm sandwiches,
+gradients returned in the wrong order, the ReLU before the batch norm, a backward that skips
+the ReLU, and batch norm given a copy of ``bn_param``. The variants are correct
 rewrites of the same layers in the other styles students use. Entries exist only where
 torch is installed (an optional dependency).
 """
@@ -107,6 +109,33 @@ _MUTANTS: list[Mutant] = [
            expect=frozenset({"forward"}), geometry="mode=test"),
 ]
 
+# The batch-norm sandwiches (Linear_BatchNorm_ReLU, Conv_BatchNorm_ReLU[_Pool]): composition
+# bugs, each our own edit of the example's classes.
+_SANDWICH_MUTANTS = [
+    _torch("torch Linear_BatchNorm_ReLU: backward returns dbeta and dgamma swapped",
+           "affine_bn_relu", "Linear_BatchNorm_ReLU",
+           "        dx, dw, db = Linear.backward(da, fc_cache)\n        return dx, dw, db, dgamma, dbeta\n",
+           "        dx, dw, db = Linear.backward(da, fc_cache)\n        return dx, dw, db, dbeta, dgamma\n",
+           expect=frozenset({"gamma", "beta"})),
+    _torch("torch Linear_BatchNorm_ReLU: ReLU before batch norm",
+           "affine_bn_relu", "Linear_BatchNorm_ReLU",
+           "        s, bn_cache = BatchNorm.forward(a, gamma, beta, bn_param)\n"
+           "        out, relu_cache = ReLU.forward(s)\n",
+           "        s, relu_cache = ReLU.forward(a)\n"
+           "        out, bn_cache = BatchNorm.forward(s, gamma, beta, bn_param)\n",
+           expect=frozenset({"forward"}), may=frozenset({"x", "w", "b", "gamma", "beta"})),
+    _torch("torch Conv_BatchNorm_ReLU: backward skips the ReLU's gradient",
+           "conv_bn_relu", "Conv_BatchNorm_ReLU",
+           "        ds = ReLU.backward(dout, relu_cache)\n        da, dgamma, dbeta = SpatialBatchNorm",
+           "        ds = dout\n        da, dgamma, dbeta = SpatialBatchNorm",
+           expect=frozenset({"x", "w", "gamma", "beta"}), may=frozenset({"b"})),
+    _torch("torch Conv_BatchNorm_ReLU_Pool: batch norm given a copy of bn_param (running statistics lost)",
+           "conv_bn_relu_pool", "Conv_BatchNorm_ReLU_Pool",
+           "Conv_BatchNorm_ReLU.forward(x, w, b, gamma, beta, conv_param, bn_param)",
+           "Conv_BatchNorm_ReLU.forward(x, w, b, gamma, beta, conv_param, dict(bn_param))",
+           expect=frozenset({"forward"})),
+]
+
 _VARIANTS: list[Variant] = [
     Variant(name="torch MaxPool: backward over flattened output positions (divmod by the row length)",
             source=SOURCE, spec="max_pool", old=_POOL_LOOP, new=_flat_pool_loop("w_out"), kind="torch",
@@ -118,8 +147,22 @@ _VARIANTS: list[Variant] = [
                          "dout.transpose(0, 1).reshape(c, -1).t()",
                          "dx.t().reshape(c, n, h, w).transpose(0, 1)"),
             functions=("SpatialBatchNorm.forward", "SpatialBatchNorm.backward")),
+    Variant(name="torch Linear_BatchNorm_ReLU: backward through BatchNorm.backward_alt",
+            source=SOURCE, spec="affine_bn_relu", kind="torch",
+            old="da, dgamma, dbeta = BatchNorm.backward(ds, bn_cache)",
+            new="da, dgamma, dbeta = BatchNorm.backward_alt(ds, bn_cache)",
+            functions=("Linear_BatchNorm_ReLU.forward", "Linear_BatchNorm_ReLU.backward")),
+    Variant(name="torch Conv_BatchNorm_ReLU_Pool: each layer called in turn, not through Conv_BatchNorm_ReLU",
+            source=SOURCE, spec="conv_bn_relu_pool", kind="torch",
+            old="        s, inner_cache = Conv_BatchNorm_ReLU.forward(x, w, b, gamma, beta, conv_param, "
+                "bn_param)\n",
+            new="        a, conv_cache = Conv.forward(x, w, b, conv_param)\n"
+                "        an, bn_cache = SpatialBatchNorm.forward(a, gamma, beta, bn_param)\n"
+                "        s, relu_cache = ReLU.forward(an)\n"
+                "        inner_cache = (conv_cache, bn_cache, relu_cache)\n",
+            functions=("Conv_BatchNorm_ReLU_Pool.forward", "Conv_BatchNorm_ReLU_Pool.backward")),
 ]
 
 _HAVE_TORCH = importlib.util.find_spec("torch") is not None
-MUTANTS: list[Mutant] = _MUTANTS if _HAVE_TORCH else []
+MUTANTS: list[Mutant] = _MUTANTS + _SANDWICH_MUTANTS if _HAVE_TORCH else []
 VARIANTS: list[Variant] = _VARIANTS if _HAVE_TORCH else []

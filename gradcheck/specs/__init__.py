@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gradcheck.specs import basic, classifiers, conv, normalization  # noqa: F401
 from gradcheck.specs import dropout  # noqa: F401
 from gradcheck.specs import recurrent, sandwiches  # noqa: F401
+from gradcheck.specs import bn_sandwiches  # noqa: F401
 # isort: on
 from gradcheck.specs._registry import Case, Convention, Spec, all_specs, get_spec, register
 

@@ -29,6 +29,9 @@ CLASS_LAYERS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "Conv_ReLU_Pool": (("conv_relu_pool", "forward", "backward"),),
     "BatchNorm": (("batchnorm", "forward", "backward"), ("batchnorm_alt", "forward", "backward_alt")),
     "SpatialBatchNorm": (("spatial_batchnorm", "forward", "backward"),),
+    "Linear_BatchNorm_ReLU": (("affine_bn_relu", "forward", "backward"),),
+    "Conv_BatchNorm_ReLU": (("conv_bn_relu", "forward", "backward"),),
+    "Conv_BatchNorm_ReLU_Pool": (("conv_bn_relu_pool", "forward", "backward"),),
 }
 
 # The course's own classes (torch's autograd inside): not the student's work.
@@ -36,9 +39,6 @@ COURSE_CODE = frozenset({"FastConv", "FastConvWB", "FastMaxPool"})
 
 # Classes of the course that gradcheck does not check yet, with the reason.
 NOT_CHECKED = {
-    "Linear_BatchNorm_ReLU": "no reference for this sandwich yet",
-    "Conv_BatchNorm_ReLU": "no reference for this sandwich yet",
-    "Conv_BatchNorm_ReLU_Pool": "no reference for this sandwich yet",
     "TwoLayerNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
     "FullyConnectedNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
     "ThreeLayerConvNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
