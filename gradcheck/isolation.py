@@ -33,6 +33,7 @@ from gradcheck.candidate import Outcome
 from gradcheck.discover import Discovery, Match
 from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
+from gradcheck.remote import exit_reason
 from gradcheck.specs import get_spec
 
 __all__ = ["Sandbox", "WorkerFailure", "check_isolated", "discover_isolated", "reference_outcome",
@@ -215,7 +216,7 @@ def run_isolated(task: dict[str, Any], timeout: float, timeout_option: str = "--
         if result is not None and "gone" not in result:
             result["output"] = output
             return result
-        reason = str(result["gone"]) if result is not None else _exit_reason(proc.exitcode)
+        reason = str(result["gone"]) if result is not None else exit_reason(proc.exitcode)
         memory = sandbox.explain(output) if sandbox is not None else None
         raise WorkerFailure(memory or reason, output, with_tail=True)
 
@@ -239,13 +240,15 @@ def _receive(receiver: Any, proc: Any, timeout: float) -> tuple[dict[str, Any] |
         receiver.close()
 
 
-def _exit_reason(code: int | None) -> str:
-    code = code if code is not None else -1
-    if code < 0:
-        number = -code
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-        return f"crashed the Python interpreter ({name})"
-    return f"ended the Python process with exit status {code} (os._exit, or a crash)"
+def unfinished(spec: str, functions: tuple[str, str | None], kind: str, config: str,
+               reason: str) -> Outcome:
+    """A check that ended without a verdict (its process died, timed out, broke the
+    channel): the reason, and ``-`` for every gradient of the layer's spec."""
+    named = {"layer": spec, "torch": config}.get(kind)
+    outcome = Outcome(spec=spec, functions=functions, kind=kind)
+    outcome.gradients = {name: "-" for name in (get_spec(named).wrt if named else ())}
+    outcome.forward, outcome.error = "-", reason
+    return outcome
 
 
 def reference_outcome(match: Match) -> Outcome:
@@ -299,11 +302,9 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
     try:
         result = run_isolated(task, timeout, timeout_option, sandbox)
     except WorkerFailure as exc:
-        named = {"layer": match.spec, "torch": match.config}.get(match.kind)
-        wrt = get_spec(named).wrt if named else ()
-        outcome.gradients = {name: "-" for name in wrt}
-        outcome.forward = "-"
-        outcome.error = exc.reason  # what it printed last is shown as its output
+        # what it printed last is shown as its output
+        outcome = unfinished(match.spec, (match.forward, match.backward), match.kind, match.config,
+                             exc.reason)
         outcome.output = exc.output
         outcome.seconds = time.perf_counter() - started
         return outcome

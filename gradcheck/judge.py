@@ -18,6 +18,7 @@ from typing import Any
 from gradcheck import legacy
 from gradcheck.candidate import check_candidate
 from gradcheck.discover import Discovery, Match
+from gradcheck.isolation import unfinished
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.remote import RemoteError, RemoteFunction, Worker, WorkerGone
@@ -131,13 +132,8 @@ def _check(task: dict[str, Any], module: Any, worker: Worker) -> Outcome:
     try:
         return _CHECKS.get(kind, _check_layer)(task, module, worker, options)
     except WorkerGone as gone:
-        named = {"layer": task["spec"], "torch": task.get("config")}.get(kind or "layer")
-        outcome = Outcome(spec=task["spec"], functions=(task["forward"], task.get("backward")),
-                          kind=kind or "layer")
-        outcome.gradients = {name: "-" for name in (get_spec(named).wrt if named else ())}
-        outcome.forward = "-"
-        outcome.error = str(gone)
-        return outcome
+        return unfinished(task["spec"], (task["forward"], task.get("backward")), kind or "layer",
+                          task.get("config", ""), str(gone))
 
 
 def _function(module: Any, name: str, role: str) -> Any:

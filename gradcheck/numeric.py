@@ -194,8 +194,14 @@ def along(f: Objective, base: Sequence[FloatArray], direction: Sequence[FloatArr
     """``L(base + t * direction)`` for each ``t`` in ``steps`` (real part), in one batch
     when ``f`` has a ``batch`` method (see :func:`perturbed`)."""
     points = [[b if d is None else b + t * d for b, d in zip(base, direction)] for t in steps]
+    return [_real(v) for v in evaluate_all(f, points)]
+
+
+def evaluate_all(f: Callable[[Sequence[Any]], Any], points: list[Any]) -> list[Any]:
+    """``f`` at each of ``points``, in order: in one batch when ``f`` has a ``batch`` method
+    (a layer in the worker process), else one call each."""
     batch = getattr(f, "batch", None)
-    return [_real(v) for v in (batch(points) if batch is not None else [f(p) for p in points])]
+    return list(batch(points)) if batch is not None else [f(p) for p in points]
 
 
 def directional_derivative(

@@ -28,7 +28,8 @@ import numpy as np
 
 from gradcheck.channel import ChannelError, Codec, read_frame, write_frame
 
-__all__ = ["RemoteError", "RemoteFunction", "RemoteHandle", "RemoteObject", "Worker", "WorkerGone"]
+__all__ = ["RemoteError", "RemoteFunction", "RemoteHandle", "RemoteObject", "Worker", "WorkerGone",
+           "exit_reason"]
 
 
 class WorkerGone(BaseException):
@@ -44,7 +45,16 @@ class RemoteError(Exception):
         self.type_name, self.remote_traceback = type_name, trace
 
 
-_ERROR_TYPES: dict[str, type] = {}
+_NAMED: dict[tuple[type, str], type] = {}
+
+
+def _named(base: type, name: str) -> type:
+    """A subclass of ``base`` called ``name`` (made once): errors, warnings and kept objects
+    of the worker carry the names of the student's types into every message."""
+    found = _NAMED.get((base, name))
+    if found is None:
+        found = _NAMED[(base, name)] = type(name, (base,), {})
+    return found
 
 
 def _error(data: Any) -> RemoteError:
@@ -53,13 +63,24 @@ def _error(data: Any) -> RemoteError:
     if not isinstance(data, dict):
         return RemoteError("Exception", "the worker reported an error without details", "")
     name = _identifier(str(data.get("type", "Exception"))) or "Exception"
-    cls = _ERROR_TYPES.setdefault(name, type(name, (RemoteError,), {}))
+    cls = _named(RemoteError, name)
     return cls(name, str(data.get("message", "")), str(data.get("traceback", "")))
 
 
 def _identifier(text: str) -> str:
     """A type name the worker sent, kept to what a Python name can be (80 characters)."""
     return "".join(c for c in text if c.isalnum() or c == "_")[:80]
+
+
+def exit_reason(code: int | None) -> str:
+    """Why a process ended, from its exit code (negative: the signal that killed it), in
+    the user's terms."""
+    code = code if code is not None else -1
+    if code < 0:
+        number = -code
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        return f"crashed the Python interpreter ({name})"
+    return f"ended the Python process with exit status {code} (os._exit, or a crash)"
 
 
 class Worker:
@@ -106,7 +127,7 @@ class Worker:
             return cls(self, handle, type_name or "function", meta)
         if type_name not in ("", "tuple", "list", "dict", "ndarray"):
             return RemoteObject(self, handle, type_name)
-        return _opaque(type_name or "object")(self, handle, type_name)
+        return _named(RemoteHandle, type_name or "object")(self, handle, type_name)
 
     def request(self, op: str, **fields: Any) -> tuple[dict[str, Any], Any]:
         """Send one request; the reply's header (its arrays under ``"_arrays"``) and its
@@ -142,12 +163,7 @@ class Worker:
             _, status = os.waitpid(self.pid, 0)
         except ChildProcessError:
             return "ended the Python process"
-        if os.WIFSIGNALED(status):
-            number = os.WTERMSIG(status)
-            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-            return f"crashed the Python interpreter ({name})"
-        return (f"ended the Python process with exit status {os.WEXITSTATUS(status)} "
-                "(os._exit, or a crash)")
+        return exit_reason(os.waitstatus_to_exitcode(status))
 
     def call(self, fn: RemoteHandle, args: tuple[Any, ...], kwargs: dict[str, Any], role: str,
              seed: int | None = None) -> Any:
@@ -242,11 +258,10 @@ def _warn(found: Any) -> None:
             name = _identifier(str(item[0])) or "UserWarning"
             category = getattr(np.exceptions, name, None) or getattr(builtins, name, None)
             if not (isinstance(category, type) and issubclass(category, Warning)):
-                category = _WARNING_TYPES.setdefault(name, type(name, (UserWarning,), {}))
+                category = _named(UserWarning, name)
             warnings.warn(str(item[1]), category, stacklevel=2)
 
 
-_WARNING_TYPES: dict[str, type] = {}
 
 
 class RemoteHandle:
@@ -261,14 +276,6 @@ class RemoteHandle:
 
     def __repr__(self) -> str:
         return f"<{self.type_name} kept by the worker>"
-
-
-_OPAQUE: dict[str, type] = {}
-
-
-def _opaque(name: str) -> type:
-    """A handle class named as the kept object's type, so messages name the right type."""
-    return _OPAQUE.setdefault(name, type(name, (RemoteHandle,), {}))
 
 
 class RemoteFunction(RemoteHandle):

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gradcheck.numeric import COMPLEX_STEP, Estimate
+from gradcheck.numeric import COMPLEX_STEP, Estimate, evaluate_all
 from gradcheck.progress import advance
 
 __all__ = ["Structure", "StructureViolation", "detect", "estimate"]
@@ -288,8 +288,7 @@ def _changes(evaluate: Evaluate, base: Sequence[np.ndarray], which: int,
             point = _as_complex(base) if step is None else list(base)
             point[which] = x + sign * (COMPLEX_STEP if step is None else step) * mask
             points.append(point)
-    batch = getattr(evaluate, "batch", None)
-    results = batch(points) if batch is not None else [evaluate(p) for p in points]
+    results = evaluate_all(evaluate, points)
     if step is None:
         return [[np.imag(y) / COMPLEX_STEP for y in outputs] for outputs in results]
     return [[(p.astype(np.float64) - q.astype(np.float64)) / 2 for p, q in zip(plus, minus)]

@@ -174,11 +174,12 @@ class _Server:
         except (KeyError, TypeError, ValueError):
             raise ChannelError(f"no object {node.get('h')!r} is kept") from None
 
-    def watch_arguments(self, call: int, args: list[Any]) -> None:
-        """Remember the arrays of call number ``call``: a cache may hold them, and a later
-        call write into them (a backward into the ``x`` its forward cached)."""
-        self.watched += [(call, i, weakref.ref(a), a.tobytes()) for i, a in enumerate(args)
-                         if isinstance(a, np.ndarray)]
+    def watch_arguments(self, call: int, args: list[Any], contents: list[bytes | None]) -> None:
+        """Remember the arrays of call number ``call`` and their ``contents`` after it: a
+        cache may hold them, and a later call write into them (a backward into the ``x``
+        its forward cached)."""
+        self.watched += [(call, i, weakref.ref(a), seen) for i, (a, seen) in enumerate(zip(args, contents))
+                         if isinstance(a, np.ndarray) and seen is not None]
 
     def earlier_writes(self) -> list[list[Any]]:
         """``[call, index, value]`` for each remembered array written into since it was last
@@ -256,10 +257,11 @@ def _call(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> 
         value = {"t" if isinstance(result, tuple) else "l": items}
     else:
         value = server.encode(result)
-    synced = [[i, server.encode(a)] for i, (a, b) in enumerate(zip(args, before))
-              if (b is not None and a.tobytes() != b) or type(a) in (dict, list)]
+    after = [a.tobytes() if isinstance(a, np.ndarray) else None for a in args]
+    synced = [[i, server.encode(a)] for i, (a, b, c) in enumerate(zip(args, before, after))
+              if (b is not None and c != b) or type(a) in (dict, list)]
     earlier = server.earlier_writes()
-    server.watch_arguments(int(header.get("call", 0)), args)
+    server.watch_arguments(int(header.get("call", 0)), args, after)
     return {"value": value, "synced": synced, "earlier": earlier, "warnings": caught.found}
 
 
