@@ -17,15 +17,14 @@ students' code. :mod:`benchmarks.grading.course_run` labels, checks and compares
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import subprocess
-import sys
 from pathlib import Path
 
 from benchmarks.field.rebuild import MANIFEST as FIELD_MANIFEST
-from benchmarks.field.rebuild import from_github, from_mirror, git_dir
+from benchmarks.field.rebuild import from_mirror, git_dir
+from benchmarks.grading.students import manifest_main, write_rows
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "course.csv"
@@ -94,49 +93,22 @@ def read_manifest(manifest: Path = MANIFEST) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _count(rows: list[dict[str, str]]) -> str:
+    targets = sum(r["target"] == "1" for r in rows)
+    return f"{len(rows)} files ({targets} targets) of {len({r['student'] for r in rows})} students"
+
+
 def rebuild(out: Path, mirror: Path | None, manifest: Path = MANIFEST) -> int:
     """Write every manifest row under ``out``; returns the number of files missing."""
-    missing = 0
     rows = read_manifest(manifest)
-    for row in rows:
-        data = from_mirror(mirror, row["repo"], row["commit"], row["path"]) if mirror else None
-        if data is None:
-            data = from_github(row["repo"], row["commit"], row["path"])
-        if data is None or hashlib.sha256(data).hexdigest() != row["sha256"]:
-            missing += 1
-            print(f"missing or changed: {row['repo']} {row['path']}", file=sys.stderr)
-            continue
-        target = out / row["student"] / row["dest"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    students = len({row["student"] for row in rows})
-    targets = sum(row["target"] == "1" for row in rows)
-    print(f"rebuilt {len(rows) - missing} of {len(rows)} files ({targets} targets) of {students} "
-          f"students into {out}")
+    missing = write_rows(rows, out, mirror)
+    print(f"rebuilt {len(rows) - missing} of {_count(rows)} into {out}")
     return missing
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.grading.course")
-    parser.add_argument("command", choices=("collect", "rebuild"))
-    parser.add_argument("out", nargs="?", type=Path, help="the folder to rebuild into")
-    parser.add_argument("--mirror", type=Path, default=None, help="a folder of git mirrors <owner>+<name>")
-    args = parser.parse_args(argv)
-    if args.command == "collect":
-        if args.mirror is None:
-            parser.error("collect needs --mirror")
-        rows = collect(args.mirror)
-        with open(MANIFEST, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        targets = sum(r["target"] == "1" for r in rows)
-        print(f"{len(rows)} files ({targets} targets) of {len({r['student'] for r in rows})} students "
-              f"in {MANIFEST}")
-        return 0
-    if args.out is None:
-        parser.error("rebuild needs the folder to write into")
-    return 1 if rebuild(args.out, args.mirror) else 0
+    return manifest_main("python -m benchmarks.grading.course", argv, MANIFEST, COLUMNS, collect, rebuild,
+                         _count)
 
 
 if __name__ == "__main__":

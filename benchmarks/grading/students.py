@@ -16,6 +16,7 @@ import csv
 import hashlib
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.field.rebuild import MANIFEST as FIELD_MANIFEST
@@ -59,11 +60,10 @@ def collect(mirror: Path) -> list[dict[str, str]]:
     return rows
 
 
-def rebuild(out: Path, mirror: Path | None) -> int:
-    """Write every manifest row under ``out``; returns the number of files missing."""
+def write_rows(rows: list[dict[str, str]], out: Path, mirror: Path | None) -> int:
+    """Write each manifest row's file to ``out/<student>/<dest>`` (from a mirror, else
+    GitHub), checking its sha256; returns the number of files missing or changed."""
     missing = 0
-    with open(MANIFEST, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
     for row in rows:
         data = from_mirror(mirror, row["repo"], row["commit"], row["path"]) if mirror else None
         if data is None:
@@ -75,13 +75,29 @@ def rebuild(out: Path, mirror: Path | None) -> int:
         target = out / row["student"] / row["dest"]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    students = len({row["student"] for row in rows})
-    print(f"rebuilt {len(rows) - missing} of {len(rows)} files of {students} students into {out}")
     return missing
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.grading.students")
+def _count(rows: list[dict[str, str]]) -> str:
+    return f"{len(rows)} files of {len({r['student'] for r in rows})} students"
+
+
+def rebuild(out: Path, mirror: Path | None) -> int:
+    """Write every manifest row under ``out``; returns the number of files missing."""
+    with open(MANIFEST, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    missing = write_rows(rows, out, mirror)
+    print(f"rebuilt {len(rows) - missing} of {_count(rows)} into {out}")
+    return missing
+
+
+def manifest_main(prog: str, argv: list[str] | None, manifest: Path, columns: tuple[str, ...],
+                  collect: Callable[[Path], list[dict[str, str]]],
+                  rebuild: Callable[[Path, Path | None], int],
+                  count: Callable[[list[dict[str, str]]], str] = _count) -> int:
+    """``collect --mirror M`` (write ``manifest`` from git mirrors) or ``rebuild DIR
+    [--mirror M]``: the command line of a corpus manifest."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("command", choices=("collect", "rebuild"))
     parser.add_argument("out", nargs="?", type=Path, help="the folder to rebuild into")
     parser.add_argument("--mirror", type=Path, default=None, help="a folder of git mirrors <owner>+<name>")
@@ -90,15 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.mirror is None:
             parser.error("collect needs --mirror")
         rows = collect(args.mirror)
-        with open(MANIFEST, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, COLUMNS)
+        with open(manifest, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, columns)
             writer.writeheader()
             writer.writerows(rows)
-        print(f"{len(rows)} files of {len({r['student'] for r in rows})} students in {MANIFEST}")
+        print(f"{count(rows)} in {manifest}")
         return 0
     if args.out is None:
         parser.error("rebuild needs the folder to write into")
     return 1 if rebuild(args.out, args.mirror) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return manifest_main("python -m benchmarks.grading.students", argv, MANIFEST, COLUMNS, collect, rebuild)
 
 
 if __name__ == "__main__":
