@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,10 +196,19 @@ def _references(name: str, config: str, built: Built, kwargs: dict[str, Any],
         if name == "ThreeLayerConvNet":
             return [ref.three_layer_convnet_loss(params, X, y, REG, f) for f in factors], ""
         if name == "DeepConvNet":
-            return [ref.deep_convnet_loss(params, X, y, REG, kwargs["max_pools"], config == "batchnorm", f)
+            numbered = _numbered(params)
+            return [ref.deep_convnet_loss(numbered, X, y, REG, kwargs["max_pools"], config == "batchnorm", f)
                     for f in factors], ""
         norm = config if config in ("batchnorm", "layernorm") else None
         return [ref.fully_connected_net_loss(params, X, y, REG, norm, f) for f in factors], ""
     except (KeyError, ValueError, IndexError) as exc:
         return [], (f"the loss is not compared with the reference model's: your parameters are not "
                     f"the course's ({type(exc).__name__}: {exc})")
+
+
+def _numbered(params: dict[str, Any]) -> dict[str, Any]:
+    """EECS 498/598's DeepConvNet parameters as ``W1``, ``b1``, ``gamma1``, ... from the first
+    layer on: its template names no keys, and students write ``W_1`` or count from ``W0``."""
+    found = {k: re.fullmatch(r"(W|b|gamma|beta)_?(\d+)", str(k)) for k in params}
+    layers = sorted({int(m.group(2)) for m in found.values() if m})
+    return {f"{m.group(1)}{layers.index(int(m.group(2))) + 1}": params[k] for k, m in found.items() if m}

@@ -173,6 +173,16 @@ class NumpyModel:
             result = self.model.loss(conversion.tensor(X), conversion.tensor(y))
         return _arrays(conversion, result, _dtype_of((X,)))
 
+    def gradcheck_loss_at(self, values: dict[str, Any], X: Any, y: Any = None) -> Any:
+        """:meth:`loss` with the parameters in ``values`` in place of ``params`` (which stay
+        as they are): the checker's one call per evaluation."""
+        kept = self.params
+        self.params = {**kept, **values}
+        try:
+            return self.loss(X, y)
+        finally:
+            self.params = kept
+
 
 def _arrays(conversion: _Conversion, value: Any, dtype: Any) -> Any:
     """``value`` with every tensor in it (in tuples, lists, dicts) an array in ``dtype``."""

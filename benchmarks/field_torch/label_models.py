@@ -27,6 +27,7 @@ labelled:
 from __future__ import annotations
 
 import inspect
+import re
 import signal
 from typing import Any
 
@@ -101,6 +102,14 @@ def _scores(name: str, config: str, p: dict[str, torch.Tensor], X: torch.Tensor)
     return h.reshape(len(X), -1) @ p[f"W{layers}"] + p[f"b{layers}"]
 
 
+def _numbered(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """DeepConvNet's parameters as W1, b1, gamma1, ... from the first layer on: its template
+    names no keys, and students write W_1 or count from W0."""
+    found = {k: re.fullmatch(r"(W|b|gamma|beta)_?(\d+)", str(k)) for k in p}
+    layers = sorted({int(m.group(2)) for m in found.values() if m})
+    return {f"{m.group(1)}{layers.index(int(m.group(2))) + 1}": p[k] for k, m in found.items() if m}
+
+
 def _reference(name: str, config: str, model: Any, X: torch.Tensor, y: torch.Tensor,
                loss: float) -> tuple[str, dict[str, torch.Tensor] | None]:
     """``("ok", autograd gradients)`` when the loss is the course's, ``("wrong: ...", None)``
@@ -111,10 +120,11 @@ def _reference(name: str, config: str, model: Any, X: torch.Tensor, y: torch.Ten
     for factor in (1.0, 0.5):
         p = {k: v.detach().clone().requires_grad_(True) for k, v in model.params.items()
              if isinstance(v, torch.Tensor) and v.is_floating_point()}
+        q = _numbered(p) if name == "DeepConvNet" else p
         try:
-            weights = [k for k in p if k[0] == "W" and k[1:].isdigit()]
-            want = F.cross_entropy(_scores(name, config, p, X), y) + factor * REG * sum(
-                (p[w] * p[w]).sum() for w in weights)
+            weights = [k for k in q if k[0] == "W" and k[1:].isdigit()]
+            want = F.cross_entropy(_scores(name, config, q, X), y) + factor * REG * sum(
+                (q[w] * q[w]).sum() for w in weights)
         except (KeyError, RuntimeError, ValueError, IndexError) as exc:
             return f"wrong: the course's architecture on these parameters raises {exc}"[:200], None
         found[factor] = float(want.detach())
