@@ -137,7 +137,11 @@ def _construct(cls: type, kwargs: dict[str, Any], seed: int) -> Any:
 
 
 def _call_text(kwargs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "word_to_idx")
+    def shown(value: Any) -> str:  # a dtype as its name: torch's models get torch's own
+        numpy_type = isinstance(value, type) and issubclass(value, np.generic)
+        return np.dtype(value).name if numpy_type else repr(value)
+
+    return ", ".join(f"{k}={shown(v)}" for k, v in kwargs.items() if k != "word_to_idx")
 
 
 def _input_shape(kwargs: dict[str, Any]) -> tuple[int, ...]:
