@@ -64,3 +64,15 @@ def test_checker_rng_is_the_documented_stream_and_fresh_each_time():
         first, second = checker_rng(seed), checker_rng(seed)
         assert np.array_equal(first.random(4), expected)
         assert np.array_equal(second.random(4), expected)  # not advanced by the first
+
+
+def test_upstream_magnitudes_spread_like_a_normal_draw():
+    d = upstream(checker_rng(0), np.zeros(200_000))
+    a = np.abs(d)
+    assert a.min() >= 0.25 and a.max() < 4.0
+    assert 0.49 < np.mean(d > 0) < 0.51
+    # four octaves, equally often
+    counts = np.histogram(np.log2(a), bins=4, range=(-2, 2))[0]
+    assert np.all(np.abs(counts / a.size - 0.25) < 0.01)
+    # root-mean-square against mean absolute value as for a standard normal (1.2533)
+    assert abs(np.sqrt(np.mean(d * d)) / np.mean(a) - 1.2533) < 0.02
