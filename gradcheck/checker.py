@@ -26,9 +26,10 @@ from gradcheck.compare import (
 )
 from gradcheck.contract import UserCodeError, Violation
 from gradcheck.diagnose import diagnose_values
+from gradcheck.draws import checker_rng, direction
 from gradcheck.kinds import Method, Status, ViolationKind
 from gradcheck.options import CheckOptions
-from gradcheck.probe import choose_method, direction, joint_verdict, overlap_diagnosis
+from gradcheck.probe import choose_method, joint_verdict, overlap_diagnosis
 from gradcheck.report import GradientResult, Report
 
 __all__ = ["Checker", "checker_rng"]
@@ -36,16 +37,6 @@ __all__ = ["Checker", "checker_rng"]
 RECHECK_FIRST = 16
 DIRECTIONS = 2  # per input in directional mode, when the joint direction did not settle it
 KINK_LIMIT = 64
-
-
-def checker_rng(seed: int) -> np.random.Generator:
-    """The checker's own random stream (upstream gradients, directions, samples).
-
-    Seeded apart from ``default_rng(seed)``, which test data is often drawn from: with the
-    same stream, ``dout`` would equal the input ``x`` whenever their shapes agree, and an
-    error proportional to ``dout - x`` would cancel.
-    """
-    return np.random.default_rng([seed, 0x67726164])
 
 
 class Checker:

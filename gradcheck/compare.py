@@ -13,6 +13,7 @@ the cube root of the machine epsilon (about ``8e-5`` for float32).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = ["Comparison", "compare_direction", "compare_entries", "default_rtol",
 MAX_LISTED = 8
 
 
+@functools.lru_cache(maxsize=64)  # a handful of precisions (dtypes, measured round-off) recur
 def default_rtol(precision: float) -> float:
     """Default relative tolerance for a gradient whose effective precision is ``precision``."""
     return float(1e-7 * np.cbrt(max(precision, EPS) / EPS))

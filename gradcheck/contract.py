@@ -134,9 +134,9 @@ def _same(before: np.ndarray, after: Any) -> bool:
     """Bit-for-bit the same values (NaN equal to NaN), cheaply in the usual case."""
     if not isinstance(after, np.ndarray) or before.shape != after.shape:
         return False
-    if np.array_equal(before, after):
+    if (before == after).all():
         return True
-    return bool(np.issubdtype(before.dtype, np.inexact)) and np.array_equal(before, after, equal_nan=True)
+    return before.dtype.kind in "fc" and np.array_equal(before, after, equal_nan=True)
 
 
 def max_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -191,7 +191,7 @@ def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Vio
         arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
     except (TypeError, ValueError):
         arr = np.asarray(g, dtype=object)
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+    if arr.dtype.kind not in "iuf":  # a real number type
         return None, Violation(
             ViolationKind.GRADIENT_TYPE,
             f"d{name} must be a real array; backward returned {type(g).__name__}"
@@ -213,13 +213,9 @@ def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Vio
 
 
 def _nonfinite(arr: np.ndarray) -> np.ndarray | None:
-    """Where ``arr`` is NaN or inf, or None when it is all finite (one pass in that case: a
-    NaN or inf entry makes the sum NaN or inf)."""
-    with np.errstate(all="ignore"):
-        if np.isfinite(np.sum(arr)):
-            return None
-    bad = ~np.isfinite(arr)
-    return bad if np.any(bad) else None
+    """Where ``arr`` is NaN or inf, or None when it is all finite."""
+    finite = np.isfinite(arr)
+    return None if finite.all() else ~finite
 
 
 def repeatable(a: np.ndarray, b: np.ndarray | None, eps: float) -> bool:
@@ -230,6 +226,22 @@ def repeatable(a: np.ndarray, b: np.ndarray | None, eps: float) -> bool:
 
 
 # -- contract steps shared by every adapter (function pair, layer object, loss, model) ---------
+
+
+def output_scale(outputs: Sequence[np.ndarray], douts: Sequence[np.ndarray]) -> float:
+    """``sum_j sum |dout_j * out_j|``, the size of ``L``'s terms that tolerances scale with;
+    a NaN or inf output is a :class:`Stop`. (Every ``dout`` entry is nonzero, so the sum is
+    finite exactly when the outputs are, barring overflow: one pass does both.)"""
+    total = 0.0
+    with np.errstate(all="ignore"):
+        for d, y in zip(douts, outputs):
+            terms = np.multiply(d, y, dtype=np.float64)
+            total += float(np.abs(terms, out=terms).sum())
+    if not np.isfinite(total):
+        found = nonfinite_output(outputs)
+        if found is not None:
+            raise Stop(found)
+    return total
 
 
 def nonfinite_output(outputs: Sequence[np.ndarray], what: str = "forward output") -> Violation | None:
@@ -251,7 +263,7 @@ def dout_writes(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> li
     """A backward that wrote into the upstream gradients it was handed."""
     found = []
     for j, (b, a) in enumerate(zip(before, after)):
-        if not np.array_equal(b, a):
+        if not _same(b, a):
             label = "dout" if len(before) == 1 else f"dout{j + 1}"
             found.append(Violation(
                 ViolationKind.DOUT_MUTATED,

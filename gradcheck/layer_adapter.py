@@ -46,12 +46,13 @@ from gradcheck.contract import (
     doubles,
     dout_writes,
     max_difference,
-    nonfinite_output,
     nonlinear_or_random,
+    output_scale,
     parse_gradients,
     repeatable,
     unrepeated_forward,
 )
+from gradcheck.draws import upstream
 from gradcheck.kinds import ViolationKind
 
 __all__ = ["layer_problem"]
@@ -73,7 +74,7 @@ def split_forward(result: Any, stage: str = "forward") -> tuple[list[np.ndarray]
     outputs = []
     for j, out in enumerate(result[:-1]):
         arr = np.asarray(out) if out is not None else None
-        if arr is None or not np.issubdtype(arr.dtype, np.inexact):
+        if arr is None or arr.dtype.kind not in "fc":  # floating or complex
             raise Stop(Violation(
                 ViolationKind.FORWARD_RETURN,
                 f"{stage} output {j} must be a floating-point array; it is "
@@ -237,12 +238,9 @@ def _first_call(pair: _Pair) -> None:
     """Forward and backward once: the analytic gradients, and the contract breaches seen."""
     problem, violations = pair.problem, pair.problem.violations
     call_a, outputs, cache_a = pair.run_forward()
-    found = nonfinite_output(outputs)
-    if found is not None:
-        raise Stop(found)
-    pair.douts += [pair.rng.standard_normal(y.shape).astype(y.dtype, copy=False) for y in outputs]
+    pair.douts += [upstream(pair.rng, y) for y in outputs]
     pair.douts64 += [np.asarray(d, dtype=np.float64) for d in pair.douts]  # never handed out
-    problem.scale = float(sum(np.sum(np.abs(d * y)) for d, y in zip(pair.douts64, outputs)))
+    problem.scale = output_scale(outputs, pair.douts64)
     problem.out_eps = max(dtype_eps(y.dtype) for y in outputs)
 
     handed = [d.copy() for d in pair.douts]

@@ -28,12 +28,13 @@ from gradcheck.contract import (
     check_unchanged,
     doubles,
     dout_writes,
-    nonfinite_output,
     nonlinear_or_random,
+    output_scale,
     parse_gradients,
     repeatable,
     unrepeated_forward,
 )
+from gradcheck.draws import upstream
 from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
@@ -186,11 +187,8 @@ def _first_object_call(problem: Problem, calls: _ObjectCalls, rng: np.random.Gen
     """Forward and backward once: the analytic gradients and the breaches seen."""
     xs = [x.copy() for x in calls.inputs]
     outputs = _outputs(calls.evaluator.call("forward", calls.layer.forward, *xs))
-    found = nonfinite_output(outputs)
-    if found is not None:
-        raise Stop(found)
-    calls.douts += [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
-    problem.scale = float(sum(np.sum(np.abs(d * o)) for d, o in zip(calls.douts, outputs)))
+    calls.douts += [upstream(rng, o) for o in outputs]
+    problem.scale = output_scale(outputs, calls.douts)
     problem.out_eps = max(dtype_eps(o.dtype) for o in outputs)
     problem.violations += check_unchanged(calls.inputs, xs, calls.names, "forward")
     given = [d.copy() for d in calls.douts]

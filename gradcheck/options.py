@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,9 +147,14 @@ class CheckOptions:
                 near = difflib.get_close_matches(name, known, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else f"; options are: {', '.join(known)}"
                 raise TypeError(f"unknown option {name!r}{hint}")
-        if options is None:
-            return cls(**overrides) if overrides else _DEFAULT
-        return dataclasses.replace(options, **overrides) if overrides else options
+        if not overrides:
+            return options if options is not None else _DEFAULT
+        try:
+            return _built(options, tuple(overrides.items()))
+        except TypeError as err:  # an unhashable value: validated without the cache
+            if "unhashable" not in str(err):
+                raise
+            return dataclasses.replace(options or _DEFAULT, **overrides)
 
     @classmethod
     def within(cls, timeout: float, **fields: Any) -> CheckOptions:
@@ -165,3 +171,10 @@ class CheckOptions:
 
 
 _DEFAULT = CheckOptions()
+
+
+@functools.lru_cache(maxsize=64)
+def _built(options: CheckOptions | None, overrides: tuple[tuple[str, Any], ...]) -> CheckOptions:
+    """The same options for the same arguments: validated once (a check of a layer that runs
+    in a millisecond calls ``check_layer`` with the same keywords again and again)."""
+    return dataclasses.replace(options or _DEFAULT, **dict(overrides))

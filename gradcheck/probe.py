@@ -12,20 +12,11 @@ from gradcheck import numeric as num
 from gradcheck.adapters import Problem
 from gradcheck.complex_safety import probe_complex_safety
 from gradcheck.diagnose import diagnose_overlap
+from gradcheck.draws import directions
 from gradcheck.report import DirectionalCheck
 
-__all__ = ["MethodChoice", "choose_method", "direction", "joint_verdict", "overlap_diagnosis"]
+__all__ = ["MethodChoice", "choose_method", "joint_verdict", "overlap_diagnosis"]
 
-
-def direction(rng: np.random.Generator, x: np.ndarray) -> npt.NDArray[np.float64]:
-    """Random signs times magnitudes in [0.5, 1), scaled like ``x``: no tiny components."""
-    v = rng.random(x.shape, dtype=np.float32)  # float32 draws: half the cost, any values do
-    v -= 0.5
-    v += np.copysign(np.float32(0.5), v)  # magnitudes in [0.5, 1): no tiny components
-    scale = np.abs(x)
-    np.maximum(scale, 1.0, out=scale)
-    scale *= v
-    return scale
 
 
 class MethodChoice(NamedTuple):
@@ -44,7 +35,7 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     Raises ``ValueError`` when ``complex`` was asked for and the forward is not safe.
     """
     p = problem
-    way = [direction(rng, x) for x in p.base]
+    way = directions(rng, p.base)
     p.objective(p.base)  # one float64 evaluation tells the precision the numerics work at
     out_eps = p.numeric_out_eps
     floor = 4 * out_eps * p.scale
@@ -83,6 +74,11 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     return MethodChoice(method, note, noise, relative, warning)
 
 
+# The joint direction's step: the power of two nearest cbrt(eps) (6.1e-6), which balances
+# truncation and round-off for central differences; a power of two is exact to scale by.
+JOINT_STEP = 2.0 ** round(np.log2(np.cbrt(num.EPS)))
+
+
 def joint_verdict(problem: Problem, rng: np.random.Generator, rtol: float) -> DirectionalCheck:
     """One random direction through every input at once, by central differences.
 
@@ -91,12 +87,10 @@ def joint_verdict(problem: Problem, rng: np.random.Generator, rtol: float) -> Di
     must be present.
     """
     p = problem
-    way = [direction(rng, x) for x in p.base]
+    h = JOINT_STEP
+    way = directions(rng, p.base, step=h)  # the step h v itself
     grads = [g for g in p.analytic if g is not None]
-    analytic = float(sum(np.vdot(g, d) for g, d in zip(grads, way)))
-    h = float(np.cbrt(num.EPS))
-    for d in way:
-        d *= h  # the step, in place: no more copies of every input than the two evaluated
+    analytic = float(sum(np.vdot(g, d) for g, d in zip(grads, way))) / h
     plus = float(np.real(p.objective([b + d for b, d in zip(p.base, way)])))
     minus = float(np.real(p.objective([b - d for b, d in zip(p.base, way)])))
     numeric = (plus - minus) / (2 * h)
