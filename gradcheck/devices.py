@@ -10,7 +10,12 @@ the creation and of the use. On the CPU that is a warning, on CUDA the operation
 
 Factories that make a floating tensor of another dtype than the check's (torch's default
 float32 inside a float64 check) are recorded too: the checker names them when a gradient
-fails and passes once torch's default dtype is the check's.
+fails and passes once torch's default dtype is the check's. So is a tensor asked for on
+another device than the check's (``device='cuda'`` written into the layer, ``.cuda()``):
+on a machine without CUDA it raises, and the verdict says why instead of a traceback.
+A model's parameters made without ``device=`` are recorded where the model keeps them.
+
+:func:`watched_check` runs a torch check and turns what the watch saw into verdicts.
 
 torch is imported by this module: import it only when a torch layer is checked.
 """
@@ -20,14 +25,19 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["DEVICES", "Hazard", "TensorWatch", "resolve_device"]
+from gradcheck.contract import Violation
+from gradcheck.kinds import ViolationKind
+from gradcheck.options import CheckOptions
+from gradcheck.outcome import Outcome
+
+__all__ = ["DEVICES", "Hazard", "TensorWatch", "resolve_device", "watched_check"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -57,14 +67,16 @@ def resolve_device(device: str) -> str:
 
 @dataclass(frozen=True)
 class Hazard:
-    """A tensor the layer made itself: on the wrong device (``kind="device"``), or of
-    another dtype than the check's (``kind="dtype"``)."""
+    """A tensor the layer made itself: made without ``device=`` (``kind="device"``), of
+    another dtype than the check's (``kind="dtype"``), or asked for on another device than
+    the check's (``kind="fixed_device"``, ``device`` the one asked for)."""
 
     kind: str
     function: str  # "torch.zeros"
     created: str  # "line 57 of fully_connected_networks.py (Linear.backward)"
-    used: str = ""  # where it met the inputs' tensors (device hazards)
+    used: str = ""  # "combined with the inputs at line 60 of ...", "kept in model.params['b1']"
     dtype: str = ""
+    device: str = ""
 
 
 @dataclass
@@ -76,13 +88,15 @@ class TensorWatch(TorchFunctionMode):
     """A torch function mode that records :class:`Hazard` s in the student's code.
 
     ``source`` is the student's file: sites are its lines. ``dtype`` is the check's
-    floating dtype. Enter it around every call of the student's code.
+    floating dtype, ``device`` the device of its inputs. Enter it around every call of the
+    student's code.
     """
 
-    def __init__(self, source: str, dtype: Any) -> None:
+    def __init__(self, source: str, dtype: Any, device: str = "cpu") -> None:
         super().__init__()
         self.source = os.path.abspath(source) if source else ""
         self.dtype = dtype
+        self.device = torch.device(device).type
         self._found = _Found()
 
     @property
@@ -97,6 +111,7 @@ class TensorWatch(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         factory = name in _FACTORIES and getattr(func, "__module__", None) == "torch"
         home = [] if factory or name in _MOVES else self._combined(name, args, kwargs)
+        self._fixed_device(name, func, args, kwargs)
         out = func(*args, **kwargs)  # on CUDA, a combination of devices raises here
         if factory:
             self._created(name, args, kwargs, out)
@@ -131,9 +146,34 @@ class TensorWatch(TorchFunctionMode):
             return []
         if any(getattr(t, _MARK, None) is None for t in operands):
             function, created = getattr(home[0], _MARK)
-            self._record(Hazard("device", function, created, used=self._site()))
+            used = f"combined with the inputs at {self._site()}"
+            self._record(Hazard("device", function, created, used=used))
             return []
         return home
+
+    def _fixed_device(self, name: str, func: Any, args: Any, kwargs: Any) -> None:
+        """Record a tensor asked for on another device than the inputs' (before the call,
+        which raises when that device is not there)."""
+        wanted = [kwargs.get("device")] if "device" in kwargs else []
+        if name == "to":
+            wanted += [a for a in args[1:] if isinstance(a, (str, torch.device))]
+        elif name == "cuda":
+            wanted.append(args[1] if len(args) > 1 and isinstance(args[1], (str, torch.device)) else "cuda")
+        for value in wanted:
+            try:
+                device = torch.device(value) if isinstance(value, (str, torch.device)) else None
+            except RuntimeError:
+                device = None
+            if device is not None and device.type != self.device:
+                function = f"torch.{name}" if getattr(func, "__module__", None) == "torch" else f".{name}()"
+                self._record(Hazard("fixed_device", function, self._site(), device=str(device)))
+
+    def kept(self, where: str, value: Any) -> None:
+        """``value`` is kept by the code as ``where`` (a model's ``params[...]``): if it is a
+        tensor made without ``device=``, that is a device hazard there."""
+        mark = getattr(value, _MARK, None) if isinstance(value, torch.Tensor) else None
+        if mark is not None:
+            self._record(Hazard("device", mark[0], mark[1], used=f"kept in {where}"))
 
     def _record(self, hazard: Hazard) -> None:
         self._found.hazards.setdefault((hazard.kind, hazard.created), hazard)
@@ -173,3 +213,85 @@ def _tensors(value: Any) -> Iterator[Any]:
     elif isinstance(value, dict):
         for item in value.values():
             yield from _tensors(item)
+
+
+def watched_check(run: Callable[[bool], tuple[Outcome, Any]], options: CheckOptions, device: str) -> Outcome:
+    """``run(float64_default)``: a check of torch code with the :class:`TensorWatch` (or the
+    worker's record of it) around its calls, on one thread; then what the watch saw, as
+    verdicts: float32 tensors named when they are why a float64 check failed, a tensor on a
+    fixed other device (FAILED, said plainly), tensors made without ``device=`` (a warning
+    on the CPU)."""
+    threads = torch.get_num_threads()
+    # Tiny tensors: one thread. Several threads waiting on each other on a busy machine
+    # (layers are checked in parallel) cost milliseconds per operation.
+    torch.set_num_threads(1)
+    try:
+        outcome, watch = run(False)
+        if not outcome.passed and watch.of_kind("dtype") and options.dtype == "float64":
+            _float32_culprit(outcome, watch, run)
+    finally:
+        torch.set_num_threads(threads)
+    _fixed_device_verdict(outcome, watch.of_kind("fixed_device"), device)
+    _device_verdict(outcome, watch.of_kind("device"), device)
+    return outcome
+
+
+def _sites(hazards: list[Any], limit: int = 3) -> str:
+    shown = [f"{h.function} at {h.created}" + (f", {h.used}" if h.used else "") for h in hazards[:limit]]
+    more = f" (and {len(hazards) - limit} more)" if len(hazards) > limit else ""
+    return "; ".join(shown) + more
+
+
+def _device_verdict(outcome: Outcome, hazards: list[Any], device: str) -> None:
+    if not hazards:
+        return
+    text = (f"a tensor created without device=: {_sites(hazards)}. It is made on the CPU "
+            "whatever device the inputs are on")
+    if device == "cpu":
+        outcome.add_warning(Violation(
+            ViolationKind.DEVICE, f"{text}: this passes on the CPU and fails when the course runs on cuda. "
+            "Pass device=x.device (and dtype=x.dtype), or use torch.zeros_like(x)."))
+    else:
+        outcome.notes.append(f"{text}: on {device} that operation fails. Pass device=x.device.")
+
+
+def _fixed_device_verdict(outcome: Outcome, hazards: list[Any], device: str) -> None:
+    """A tensor asked for on another device than the inputs': the layer cannot run with
+    inputs on ``device`` (the course runs it on the CPU and on cuda). Said plainly, in place
+    of the traceback of the error it raised."""
+    if not hazards:
+        return
+    wanted = sorted({h.device for h in hazards})
+    missing = [d for d in wanted if d.startswith("cuda") and not torch.cuda.is_available()]
+    text = (f"creates a tensor on {' and '.join(wanted)} ({_sites(hazards)}) while the inputs are on "
+            f"{device}" + (": this machine has no CUDA device, so it cannot run here" if missing else "")
+            + ". The course runs the same code on the CPU and on cuda: make every tensor on the inputs' "
+            "device (device=x.device, torch.zeros_like(x)), never on a device written into the code.")
+    if outcome.passed:
+        outcome.add_warning(Violation(ViolationKind.DEVICE, text))
+        return
+    outcome.contract.append(ViolationKind.FIXED_DEVICE)
+    if outcome.forward == "FAILED":
+        raised = outcome.forward_message.strip().splitlines()[:1]
+        outcome.forward_message = text + (f" (what it raised: {raised[0]})" if raised else "")
+    else:
+        outcome.notes.insert(0, text)
+
+
+def _float32_culprit(outcome: Outcome, watch: Any, run: Callable[[bool], tuple[Outcome, Any]]) -> None:
+    """Failed with float32 tensors made inside a float64 check: if the layer passes once
+    torch's default dtype is float64, those tensors are the cause; say so."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        again, _ = run(True)
+    finally:
+        torch.set_default_dtype(previous)
+    if not again.passed:
+        return
+    outcome.contract.append("float32_intermediate")
+    outcome.notes.insert(0, (
+        f"float32 intermediate: {_sites(watch.of_kind('dtype'))} makes a float32 tensor (torch's "
+        "default dtype) inside this float64 check, and the layer passes once torch's default "
+        "dtype is float64: that float32 tensor is the cause. Pass dtype=x.dtype (or use "
+        "torch.zeros_like(x))."))

@@ -200,7 +200,7 @@ def discover(module: ModuleType, target: str | None = None) -> Discovery:
                 found.matches.append(Match(spec.name, forward, backward))
     found.matches += agreements(found.matches)
     found.matches += find_models(module)
-    found.matches = find_torch_layers(module, found.matches, found.skipped)
+    found.matches = find_torch_layers(module, found.matches)
     return found
 
 

@@ -240,12 +240,18 @@ def _receive(receiver: Any, proc: Any, timeout: float) -> tuple[dict[str, Any] |
         receiver.close()
 
 
+def _reported_kind(match_kind: str) -> str:
+    """What an outcome of a match of ``match_kind`` is, as JSON says it: a torch layer is a
+    ``layer``, a torch model a ``model``."""
+    return {"torch": "layer", "torch_model": "model"}.get(match_kind, match_kind)
+
+
 def unfinished(spec: str, functions: tuple[str, str | None], kind: str, config: str,
                reason: str) -> Outcome:
     """A check that ended without a verdict (its process died, timed out, broke the
     channel): the reason, and ``-`` for every gradient of the layer's spec."""
     named = {"layer": spec, "torch": config}.get(kind)
-    outcome = Outcome(spec=spec, functions=functions, kind=kind)
+    outcome = Outcome(spec=spec, functions=functions, kind=_reported_kind(kind))
     outcome.gradients = {name: "-" for name in (get_spec(named).wrt if named else ())}
     outcome.forward, outcome.error = "-", reason
     return outcome
@@ -298,7 +304,8 @@ def check_isolated(path: str, match: Match, options: CheckOptions, timeout: floa
             "backward": match.backward, "options": options.to_dict(), "match_kind": match.kind,
             "config": match.config}
     started = time.perf_counter()
-    outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward), kind=match.kind)
+    outcome = Outcome(spec=match.spec, functions=(match.forward, match.backward),
+                      kind=_reported_kind(match.kind))
     try:
         result = run_isolated(task, timeout, timeout_option, sandbox)
     except WorkerFailure as exc:

@@ -105,7 +105,7 @@ def _validated(data: Any, target: str) -> Discovery:
     except (TypeError, KeyError, ValueError):
         return Discovery(target)
     specs = {spec.name for spec in all_specs()}
-    kinds = {"layer", "agreement", "model", "torch", "reference"}
+    kinds = {"layer", "agreement", "model", "torch", "torch_model", "reference"}
 
     def known(m: Match) -> bool:
         texts = all(isinstance(v, str) for v in (m.spec, m.forward, m.kind, m.config))
@@ -183,6 +183,18 @@ def _check_torch(task: dict[str, Any], module: Any, worker: Worker, options: Che
                              options, make_pair=make_pair)
 
 
+def _check_torch_model(task: dict[str, Any], module: Any, worker: Worker, options: CheckOptions) -> Outcome:
+    from gradcheck.torch_models import check_torch_model
+
+    def make_model(float64_default: bool, device: str) -> tuple[Any, Any]:
+        _, (make, watch) = worker.request(
+            "torch_model", module=module, name=task["forward"], device=device, dtype=options.dtype,
+            seed=options.seed, float64_default=float64_default)
+        return make, _RemoteWatch(worker, watch)
+
+    return check_torch_model(module, task["forward"], task["config"], options, make_model=make_model)
+
+
 class _RemoteWatch:
     """The worker's record of the tensors a torch layer made (see :mod:`gradcheck.devices`)."""
 
@@ -197,11 +209,12 @@ class _RemoteWatch:
         if not isinstance(rows, list):
             return []
         return [Hazard(*[str(v) for v in row]) for row in rows
-                if isinstance(row, list) and len(row) == 5 and row[0] == kind]
+                if isinstance(row, list) and len(row) == 6 and row[0] == kind]
 
 
 _CHECKS: dict[str | None, Callable[[dict[str, Any], Any, Worker, CheckOptions], Outcome]] = {
     "layer": _check_layer, "agreement": _check_agreement, "model": _check_model, "torch": _check_torch,
+    "torch_model": _check_torch_model,
 }
 
 

@@ -75,6 +75,8 @@ class ViolationKind(_Word):
     NONLINEAR_BACKWARD = "nonlinear_backward"
     # the file handed in the checker's own reference layers
     REFERENCE_IMPORTED = "reference_imported"
+    # torch code that makes tensors on a device written into it, not the inputs' device
+    FIXED_DEVICE = "fixed_device"
     # warnings (see _WHY)
     DOUT_MUTATED = "dout_mutated"
     INPUT_MUTATED = "input_mutated"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,12 @@ from gradcheck.contract import user_traceback
 
 __all__ = ["REG", "BuildError", "Built", "build", "parameters_of"]
 
+Factors = tuple[float, ...]  # of reg * sum(W**2) in the loss: 1.0, 0.5
+
 REG = 0.3  # every model is checked with its regularisation on
 _N = 4
 _ALIASES = {
-    "input": ("input_dim", "input_size"),
+    "input": ("input_dim", "input_size", "input_dims"),
     "hidden": ("hidden_dim", "hidden_size"),
     "classes": ("num_classes", "output_size"),
     "scale": ("weight_scale", "std"),
@@ -54,6 +57,8 @@ class Built:
     settings: dict[str, Any]
     references: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # losses a right model of another convention gives, which the course does not accept
+    others: list[tuple[str, Any]] = field(default_factory=list)
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.settings.items())
@@ -68,6 +73,9 @@ def _settings(name: str, config: str, parameters: dict[str, inspect.Parameter],
         concepts["hidden_dims"] = [4, 3]
     if name == "ThreeLayerConvNet":
         concepts.update(input=(2, 6, 6), hidden=4, scale=0.3, num_filters=3, filter_size=3)
+    if name == "DeepConvNet":  # EECS 498/598: 3x3 convolutions, 2x2 pools after layers 0 and 2
+        concepts = {"input": (2, 4, 4), "classes": 3, "scale": 0.3, "num_filters": [3, 3, 3],
+                    "max_pools": [0, 2]}
     if name == "CaptioningRNN":
         concepts = {"word_to_idx": {w: i for i, w in enumerate(_VOCABULARY)}, "input": 4,
                     "wordvec_dim": 3, "hidden": 5, "cell_type": config}
@@ -81,8 +89,9 @@ def _settings(name: str, config: str, parameters: dict[str, inspect.Parameter],
                    if k in parameters})
     if "normalization" in parameters and config.split(",")[0] in ("batchnorm", "layernorm"):
         kwargs["normalization"] = config.split(",")[0]
-    if "use_batchnorm" in parameters and config.startswith("batchnorm"):
-        kwargs["use_batchnorm"] = True
+    for flag in ("use_batchnorm", "batchnorm"):
+        if flag in parameters and config.startswith("batchnorm"):
+            kwargs[flag] = True
     if "dropout" in config:
         kwargs["dropout_keep_ratio" if "dropout_keep_ratio" in parameters else "dropout"] = 0.5
     return kwargs
@@ -128,11 +137,23 @@ def _construct(cls: type, kwargs: dict[str, Any], seed: int) -> Any:
 
 
 def _call_text(kwargs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "word_to_idx")
+    def shown(value: Any) -> str:  # a dtype as its name: torch's models get torch's own
+        numpy_type = isinstance(value, type) and issubclass(value, np.generic)
+        return np.dtype(value).name if numpy_type else repr(value)
+
+    return ", ".join(f"{k}={shown(v)}" for k, v in kwargs.items() if k != "word_to_idx")
 
 
-def build(cls: type, config: str, seed: int) -> Built:
-    """``cls`` built small in ``config``, with data and the reference losses."""
+def _input_shape(kwargs: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of a batch for the input size the model was built with."""
+    size = next((kwargs[a] for a in _ALIASES["input"] if a in kwargs), 5)
+    return (_N, *size) if isinstance(size, tuple) else (_N, size)
+
+
+def build(cls: type, config: str, seed: int, factors: dict[str, Factors] | None = None) -> Built:
+    """``cls`` built small in ``config``, with data and the reference losses. ``factors``:
+    the factors of ``reg * sum(W**2)`` the course accepts in each model's loss (CS231n: 1 and
+    0.5, course years differ)."""
     name = cls.__name__
     parameters = parameters_of(cls)
     kwargs = _settings(name, config, parameters, seed)
@@ -146,18 +167,28 @@ def build(cls: type, config: str, seed: int) -> Built:
         captions[0, -2:] = 0  # <NULL>: masked out of the loss
         built = Built(model, features, captions, settings)
     else:
-        shape = (_N, *kwargs.get("input_dim", (5,))) if name == "ThreeLayerConvNet" else (_N, 5)
-        built = Built(model, rng.standard_normal(shape), rng.integers(0, 3, size=_N), settings)
+        built = Built(model, rng.standard_normal(_input_shape(kwargs)), rng.integers(0, 3, size=_N), settings)
     if "reg" in inspect.signature(model.loss).parameters and "reg" not in kwargs:
         built.model = _WithReg(model, REG)
         settings["loss reg"] = REG
-    built.references, note = _references(name, config, built, kwargs)
+    accepted = (factors or {}).get(name, (1.0, 0.5))
+    built.references, note = _references(name, config, built, kwargs, accepted)
+    if built.references:
+        others = tuple(f for f in (1.0, 0.5) if f not in accepted)
+        built.others = [(_penalty(f), loss) for f, loss in
+                        zip(others, _references(name, config, built, kwargs, others)[0])]
     built.notes += [note] if note else []
     return built
 
 
-def _references(name: str, config: str, built: Built, kwargs: dict[str, Any]) -> tuple[list[Any], str]:
-    """The losses a right model gives with these parameters, or why none is compared."""
+def _penalty(factor: float) -> str:
+    return "reg * sum(W**2)" if factor == 1.0 else f"{factor:g} * reg * sum(W**2)"
+
+
+def _references(name: str, config: str, built: Built, kwargs: dict[str, Any],
+                factors: Factors) -> tuple[list[Any], str]:
+    """The losses a right model gives with these parameters (one per factor of the
+    regularisation), or why none is compared."""
     params = copy.deepcopy(built.model.params)
     X, y = built.X, built.y
     try:
@@ -167,9 +198,21 @@ def _references(name: str, config: str, built: Built, kwargs: dict[str, Any]) ->
             return [], ("the loss is not compared with the reference model's: dropout masks depend "
                         "on the random generator your dropout layer uses")
         if name == "ThreeLayerConvNet":
-            return [ref.three_layer_convnet_loss(params, X, y, REG, f) for f in (1.0, 0.5)], ""
+            return [ref.three_layer_convnet_loss(params, X, y, REG, f) for f in factors], ""
+        if name == "DeepConvNet":
+            numbered = _numbered(params)
+            return [ref.deep_convnet_loss(numbered, X, y, REG, kwargs["max_pools"], config == "batchnorm", f)
+                    for f in factors], ""
         norm = config if config in ("batchnorm", "layernorm") else None
-        return [ref.fully_connected_net_loss(params, X, y, REG, norm, f) for f in (1.0, 0.5)], ""
+        return [ref.fully_connected_net_loss(params, X, y, REG, norm, f) for f in factors], ""
     except (KeyError, ValueError, IndexError) as exc:
         return [], (f"the loss is not compared with the reference model's: your parameters are not "
                     f"the course's ({type(exc).__name__}: {exc})")
+
+
+def _numbered(params: dict[str, Any]) -> dict[str, Any]:
+    """EECS 498/598's DeepConvNet parameters as ``W1``, ``b1``, ``gamma1``, ... from the first
+    layer on: its template names no keys, and students write ``W_1`` or count from ``W0``."""
+    found = {k: re.fullmatch(r"(W|b|gamma|beta)_?(\d+)", str(k)) for k in params}
+    layers = sorted({int(m.group(2)) for m in found.values() if m})
+    return {f"{m.group(1)}{layers.index(int(m.group(2))) + 1}": params[k] for k, m in found.items() if m}

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.model_build import BuildError, Built, build, parameters_of
+from gradcheck.model_build import BuildError, Built, Factors, build, parameters_of
 from gradcheck.objects import check_model
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 
-__all__ = ["MODEL_NAMES", "check_model_config", "configurations", "find_models", "model_label"]
+__all__ = ["MODEL_NAMES", "check_model_class", "check_model_config", "configurations", "find_models",
+           "model_label"]
 
 MODEL_NAMES = ("TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "CaptioningRNN")
 
@@ -35,6 +36,8 @@ def configurations(cls: type) -> list[str]:
     name = cls.__name__
     if name == "CaptioningRNN":
         return ["rnn", "lstm"]
+    if name == "DeepConvNet":  # EECS 498/598: batchnorm=True or False
+        return ["plain", "batchnorm"] if "batchnorm" in params else ["plain"]
     if name != "FullyConnectedNet":
         return [""]
     norms = (["batchnorm", "layernorm"] if "normalization" in params
@@ -68,13 +71,22 @@ def check_model_config(module: ModuleType, name: str, config: str,
                        options: CheckOptions | None = None, **overrides: Any) -> Outcome:
     """Build ``module.name`` in ``config`` and check its loss and every gradient (in
     ``options.mode``, directional when none is given)."""
+    return check_model_class(getattr(module, name), config, options, **overrides)
+
+
+def check_model_class(cls: Any, config: str, options: CheckOptions | None = None, *,
+                      factors: dict[str, Factors] | None = None, **overrides: Any) -> Outcome:
+    """:func:`check_model_config` of the class (or constructor) ``cls``; ``factors``: the
+    factors of ``reg * sum(W**2)`` the course accepts per model (see
+    :func:`gradcheck.model_build.build`)."""
     opts = CheckOptions.build(options if options is not None else CheckOptions(mode="directional"),
                               **overrides)
     seed = opts.seed
     started = time.monotonic()
+    name = cls.__name__
     outcome = Outcome(spec=model_label(name, config), functions=(name, None), kind="model")
     try:
-        built = build(getattr(module, name), config, seed)
+        built = build(cls, config, seed, factors)
     except BuildError as exc:
         outcome.forward = "FAILED"
         outcome.forward_message = str(exc)
@@ -156,3 +168,8 @@ def _compare_loss(outcome: Outcome, built: Built, first: tuple[Any, Any] | None)
             f"the loss is {float(loss):.8g}; the same model built from the reference layers, with "
             f"your parameters, gives {want}. A forward bug with a backward consistent with it "
             "passes a gradient check, so the loss is compared too.")
+        for penalty, other in built.others:
+            if not describe_difference(loss.reshape(()), np.asarray(other, dtype=np.float64)):
+                outcome.forward_message += (
+                    f" Yours is the loss with {penalty}, which this course's {outcome.functions[0]} "
+                    "does not use (its notebook and tests compare the loss).")

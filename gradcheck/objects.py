@@ -241,22 +241,35 @@ class _ModelCalls:
     originals: dict[str, np.ndarray]
     evaluator: Evaluator = field(default_factory=Evaluator)
 
+    def __post_init__(self) -> None:
+        # A model that takes its parameters with the call (a torch model seen through
+        # gradcheck.torch_adapter.NumpyModel): one call per evaluation, where setting and
+        # putting back each parameter is a call each (across processes, a message each).
+        self.loss_at = getattr(self.model, "gradcheck_loss_at", None)
+
     def loss(self, values: dict[str, np.ndarray] | None = None) -> tuple[Any, dict[str, Any]]:
         """``model.loss(X, y)`` at ``values`` (the original parameters by default)."""
         if values is None:
             values = {k: v.copy() for k, v in self.originals.items()}
-        for k, v in values.items():
-            self.model.params[k] = v
-        try:
-            result = self.evaluator.call("loss", self.model.loss, copy.deepcopy(self.X),
+        if self.loss_at is not None:
+            result = self.evaluator.call("loss", self.loss_at, values, copy.deepcopy(self.X),
                                          copy.deepcopy(self.y))
-        finally:
-            for k, v in self.originals.items():
-                self.model.params[k] = v.copy()
+        else:
+            result = self._loss_set(values)
         if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], dict):
             raise UserCodeError("loss", TypeError(
                 f"model.loss(X, y) must return (loss, grads) with grads a dict; got {type(result).__name__}"))
         return result
+
+    def _loss_set(self, values: dict[str, np.ndarray]) -> Any:
+        """``model.loss(X, y)`` with ``values`` set in ``model.params``, the originals put back."""
+        for k, v in values.items():
+            self.model.params[k] = v
+        try:
+            return self.evaluator.call("loss", self.model.loss, copy.deepcopy(self.X), copy.deepcopy(self.y))
+        finally:
+            for k, v in self.originals.items():
+                self.model.params[k] = v.copy()
 
     def objective(self, values: Sequence[np.ndarray]) -> complex:
         loss, _ = self.loss({k: v.copy() for k, v in zip(self.originals, values)})

@@ -26,6 +26,10 @@ _SKIP_DIRS = {"__pycache__", "build", "dist", "datasets", "site-packages", "node
 _PIP_NAMES = {"past": "future", "builtins": "future", "future": "future", "cv2": "opencv-python",
               "PIL": "Pillow", "sklearn": "scikit-learn", "skimage": "scikit-image",
               "yaml": "PyYAML", "imageio": "imageio"}
+# Packages gradcheck does not check code of, with the reason.
+_UNSUPPORTED = {"cupy": "gradcheck does not check CuPy code: CuPy needs an NVIDIA GPU with CUDA, and "
+                        "gradcheck is built and tested where there is none (NumPy and torch code is "
+                        "checked, torch on cuda too)"}
 _EXTENSIONS = ("im2col_cython",)
 _BUILD = "build it: cd cs231n && python setup.py build_ext --inplace"
 
@@ -62,6 +66,8 @@ def missing_dependency(text: str) -> str | None:
         return None
     module = found.group(1)
     top = module.split(".")[0]
+    if top in _UNSUPPORTED:
+        return f"your code imports {module}, which is not installed here; {_UNSUPPORTED[top]}"
     if top in ("cs231n",) or re.search(rf"from \.+{re.escape(top)}|import \.+{re.escape(top)}", text):
         return None  # the student's own package: a missing file, not a missing install
     return (f"your code imports {module}, which is not installed here: "

@@ -11,8 +11,11 @@ Complex inputs are refused with a reason: the complex step does not pass through
 so the numeric method falls back to central differences and Richardson extrapolation.
 
 ``check_torch(MyFunction.apply, x, w)`` is one case of it: the pair is the function's
-forward and torch's autograd through its own ``backward``. torch is imported only when
-this module's functions are called.
+forward and torch's autograd through its own ``backward``. :func:`numpy_model` does the
+same for a model (``model.params`` of tensors, ``model.loss(X, y) -> (loss, grads)``, the
+EECS 498/598 ``TwoLayerNet`` ... ``DeepConvNet``): the checker and the channel to the
+worker see a :class:`NumpyModel`, whose ``params`` and ``loss`` are numpy arrays. torch is
+imported only when this module's functions are called.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 
 from gradcheck.report import Report
 
-__all__ = ["autograd_pair", "check_torch", "numpy_pair"]
+__all__ = ["NumpyModel", "autograd_pair", "check_torch", "numpy_model", "numpy_pair"]
 
 COMPLEX_REFUSED = ("torch code is checked by finite differences: the complex step does not "
                    "pass through torch operations")
@@ -141,6 +144,80 @@ def numpy_pair(
 
     _name(backward_np, backward, label, "backward")
     return forward_np, backward_np
+
+
+class NumpyModel:
+    """A torch model seen through numpy arrays: ``params`` is a plain dict of arrays (what
+    the next :meth:`loss` hands the model, as fresh tensors on the device), ``loss(X, y)``
+    takes and returns arrays (the loss and every gradient in ``X``'s dtype). What is not a
+    tensor stays as it is (the checker reports what it cannot use)."""
+
+    def __init__(self, model: Any, device: str, watch: Any = None) -> None:
+        self.model, self.device, self.watch = model, device, watch
+        params = getattr(model, "params", None)
+        if isinstance(params, dict):
+            if watch is not None:
+                for key, value in params.items():
+                    watch.kept(f"model.params[{key!r}]", value)
+            conversion = _Conversion(device)
+            params = {key: conversion.array(value, None) for key, value in params.items()}
+        self.params: Any = params
+
+    def loss(self, X: Any, y: Any = None) -> Any:
+        conversion = _Conversion(self.device)
+        tensors = self.model.params
+        for key, value in self.params.items():
+            if isinstance(value, np.ndarray):  # a copy: what the model writes into it stays its own
+                tensors[key] = conversion.tensor(np.array(value))
+        with self.watch if self.watch is not None else contextlib.nullcontext():
+            result = self.model.loss(conversion.tensor(X), conversion.tensor(y))
+        return _arrays(conversion, result, _dtype_of((X,)))
+
+    def gradcheck_loss_at(self, values: dict[str, Any], X: Any, y: Any = None) -> Any:
+        """:meth:`loss` with the parameters in ``values`` in place of ``params`` (which stay
+        as they are): the checker's one call per evaluation."""
+        kept = self.params
+        self.params = {**kept, **values}
+        try:
+            return self.loss(X, y)
+        finally:
+            self.params = kept
+
+
+def _arrays(conversion: _Conversion, value: Any, dtype: Any) -> Any:
+    """``value`` with every tensor in it (in tuples, lists, dicts) an array in ``dtype``."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_arrays(conversion, v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _arrays(conversion, v, dtype) for k, v in value.items()}
+    return conversion.array(value, dtype)
+
+
+def numpy_model(cls: type, *, device: str = "cpu", seed: int = 0,
+                watch: Any = None) -> Callable[..., NumpyModel]:
+    """``cls``'s constructor, making :class:`NumpyModel` s: named and signed as ``cls``, with
+    ``dtype=`` given as a NumPy type turned into torch's, ``device=`` set (when the
+    constructor takes it and it is not given), and torch's and NumPy's global generators
+    seeded with ``seed`` first (the course's constructors draw from them)."""
+    torch = _torch()
+    signature = inspect.signature(cls)
+
+    def make(*args: Any, **kwargs: Any) -> NumpyModel:
+        dtype = kwargs.get("dtype")
+        if isinstance(dtype, type) and issubclass(dtype, np.generic):
+            kwargs["dtype"] = getattr(torch, np.dtype(dtype).name)
+        if "device" in signature.parameters:
+            kwargs.setdefault("device", device)
+        torch.manual_seed(seed)
+        np.random.seed(seed)  # noqa: NPY002 - the course's code may draw from it
+        with watch if watch is not None else contextlib.nullcontext():
+            model = cls(*args, **kwargs)
+        return NumpyModel(model, device, watch)
+
+    make.__name__, make.__qualname__, make.__doc__ = cls.__name__, cls.__qualname__, cls.__doc__
+    make.__module__ = cls.__module__
+    make.__signature__ = signature  # type: ignore[attr-defined]
+    return make
 
 
 def _name(wrapper: Callable[..., Any], fn: Callable[..., Any], label: str | None, role: str) -> None:

@@ -21,11 +21,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from gradcheck.contract import Violation
-from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
-from gradcheck.specs.eecs498 import CLASS_LAYERS, COURSE_CODE, NOT_CHECKED, course_spec
+from gradcheck.specs.eecs498 import CLASS_LAYERS, COURSE_CODE, course_spec
+from gradcheck.torch_models import find_torch_models
 
 __all__ = ["check_torch_match", "find_torch_layers", "is_torch_module"]
 
@@ -45,10 +44,11 @@ def is_torch_module(module: ModuleType) -> bool:
     return source.count("torch.") > source.count("np.") + source.count("numpy.")
 
 
-def find_torch_layers(module: ModuleType, matches: list[Any], skipped: list[str]) -> list[Any]:
-    """The matches of a torch file: its function matches as torch ones (models and
-    naive-vs-vectorized agreements dropped) plus the course's classes; classes not checked
-    go to ``skipped`` with the reason. A numpy file's matches come back unchanged."""
+def find_torch_layers(module: ModuleType, matches: list[Any]) -> list[Any]:
+    """The matches of a torch file: its function matches as torch ones (CS231n's models and
+    naive-vs-vectorized agreements dropped), the course's layer classes and its models
+    (:func:`gradcheck.torch_models.find_torch_models`). A numpy file's matches come back
+    unchanged."""
     from gradcheck.discover import Match
 
     if not is_torch_module(module):
@@ -58,14 +58,12 @@ def find_torch_layers(module: ModuleType, matches: list[Any], skipped: list[str]
     for name, cls in vars(module).items():
         if not isinstance(cls, type) or cls.__module__ != module.__name__ or name in COURSE_CODE:
             continue
-        if name in NOT_CHECKED:
-            skipped.append(f"{name}: {NOT_CHECKED[name]}")
         for spec, forward, backward in CLASS_LAYERS.get(name, ()):
             if callable(getattr(cls, forward, None)) and callable(getattr(cls, backward, None)):
                 label = name if backward == "backward" else f"{name}.{backward}"
                 found.append(Match(label, f"{name}.{forward}", f"{name}.{backward}", kind="torch",
                                    config=spec))
-    return found
+    return found + find_torch_models(module)
 
 
 def resolve(module: ModuleType, dotted: str) -> Callable[..., Any]:
@@ -91,34 +89,22 @@ def check_torch_match(module: ModuleType, spec_name: str, label: str, forward: s
     record of the tensors it makes (:class:`~gradcheck.devices.TensorWatch`); by default
     made here, in the judge's process by the worker (:mod:`gradcheck.judge`).
     """
-    import torch
-
     from gradcheck.candidate import check_candidate
-    from gradcheck.devices import resolve_device
+    from gradcheck.devices import resolve_device, watched_check
     from gradcheck.specs import get_spec
 
     spec = course_spec(get_spec(spec_name))
     device = resolve_device(options.device)
     make = make_pair or _local_pair(module, forward, backward, options)
 
-    def run(float64_default: bool = False) -> tuple[Outcome, Any]:
+    def run(float64_default: bool) -> tuple[Outcome, Any]:
         pair_forward, pair_backward, watch = make(float64_default, device)
         return check_candidate(spec, pair_forward, pair_backward, options), watch
 
-    threads = torch.get_num_threads()
-    # Tiny tensors: one thread. Several threads waiting on each other on a busy machine
-    # (layers are checked in parallel) cost milliseconds per operation.
-    torch.set_num_threads(1)
-    try:
-        outcome, watch = run()
-        if not outcome.passed and watch.of_kind("dtype") and options.dtype == "float64":
-            _float32_culprit(outcome, watch, run)
-    finally:
-        torch.set_num_threads(threads)
+    outcome = watched_check(run, options, device)
     outcome.spec = label
     outcome.kind = "layer"
     outcome.functions = (forward, backward)
-    _device_verdict(outcome, watch, device)
     return outcome
 
 
@@ -131,51 +117,9 @@ def _local_pair(module: ModuleType, forward: str, backward: str | None,
     from gradcheck.torch_adapter import numpy_pair
 
     def make(float64_default: bool, device: str) -> tuple[Any, Any, Any]:
-        watch = TensorWatch(getattr(module, "__file__", "") or "", getattr(torch, options.dtype))
+        watch = TensorWatch(getattr(module, "__file__", "") or "", getattr(torch, options.dtype), device)
         pair = numpy_pair(resolve(module, forward), resolve(module, backward) if backward else None,
                           device=device, watch=watch, label=forward.rpartition(".")[0] or None)
         return pair[0], pair[1], watch
 
     return make
-
-
-def _sites(hazards: list[Any], limit: int = 3) -> str:
-    shown = [f"{h.function} at {h.created}" + (f", combined with the inputs at {h.used}" if h.used else "")
-             for h in hazards[:limit]]
-    more = f" (and {len(hazards) - limit} more)" if len(hazards) > limit else ""
-    return "; ".join(shown) + more
-
-
-def _device_verdict(outcome: Outcome, watch: Any, device: str) -> None:
-    hazards = watch.of_kind("device")
-    if not hazards:
-        return
-    text = (f"a tensor created without device=: {_sites(hazards)}. It is made on the CPU "
-            "whatever device the inputs are on")
-    if device == "cpu":
-        outcome.add_warning(Violation(
-            ViolationKind.DEVICE, f"{text}: this passes on the CPU and fails when the course runs on cuda. "
-            "Pass device=x.device (and dtype=x.dtype), or use torch.zeros_like(x)."))
-    else:
-        outcome.notes.append(f"{text}: on {device} that operation fails. Pass device=x.device.")
-
-
-def _float32_culprit(outcome: Outcome, watch: Any, run: Callable[[bool], tuple[Outcome, Any]]) -> None:
-    """Failed with float32 tensors made inside a float64 check: if the layer passes once
-    torch's default dtype is float64, those tensors are the cause; say so."""
-    import torch
-
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        again, _ = run(True)
-    finally:
-        torch.set_default_dtype(previous)
-    if not again.passed:
-        return
-    outcome.contract.append("float32_intermediate")
-    outcome.notes.insert(0, (
-        f"float32 intermediate: {_sites(watch.of_kind('dtype'))} makes a float32 tensor (torch's "
-        "default dtype) inside this float64 check, and the layer passes once torch's default "
-        "dtype is float64: that float32 tensor is the cause. Pass dtype=x.dtype (or use "
-        "torch.zeros_like(x))."))

@@ -293,18 +293,26 @@ def _setattr(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) 
     return {}
 
 
-def _torch_pair(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
+def _torch_watch(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> tuple[Any, Any]:
+    """The module of a torch check and a tensor watch for it, torch set up as the judge asks."""
     import torch
 
     from gradcheck.devices import TensorWatch
-    from gradcheck.torch_adapter import numpy_pair
-    from gradcheck.torch_layers import resolve
 
     module = server.codec.decode(header["module"], arrays)
     torch.set_num_threads(1)
     if header.get("float64_default"):
         torch.set_default_dtype(torch.float64)
-    watch = TensorWatch(getattr(module, "__file__", "") or "", getattr(torch, str(header["dtype"])))
+    watch = TensorWatch(getattr(module, "__file__", "") or "", getattr(torch, str(header["dtype"])),
+                        str(header["device"]))
+    return module, watch
+
+
+def _torch_pair(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
+    from gradcheck.torch_adapter import numpy_pair
+    from gradcheck.torch_layers import resolve
+
+    module, watch = _torch_watch(server, header, arrays)
     backward = header.get("backward")
     pair = numpy_pair(resolve(module, str(header["forward"])),
                       resolve(module, str(backward)) if backward else None,
@@ -313,9 +321,20 @@ def _torch_pair(server: _Server, header: dict[str, Any], arrays: list[np.ndarray
                             server.keep(watch)]}}
 
 
+def _torch_model(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
+    """A constructor of the module's torch model making numpy-facing models (the tensors
+    never cross the channel), and the tensor watch around its calls."""
+    from gradcheck.torch_adapter import numpy_model
+
+    module, watch = _torch_watch(server, header, arrays)
+    make = numpy_model(getattr(module, str(header["name"])), device=str(header["device"]),
+                       seed=int(header["seed"]), watch=watch)
+    return {"value": {"t": [server.keep(make), server.keep(watch)]}}
+
+
 def _hazards(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
     watch = server.codec.decode(header["watch"], arrays)
-    return {"hazards": [[h.kind, h.function, h.created, h.used, h.dtype] for h in watch.hazards]}
+    return {"hazards": [[h.kind, h.function, h.created, h.used, h.dtype, h.device] for h in watch.hazards]}
 
 
 def _legacy(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
@@ -324,7 +343,8 @@ def _legacy(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -
 
 _OPERATIONS: dict[str, Callable[[_Server, dict[str, Any], list[np.ndarray]], dict[str, Any]]] = {
     "load": _load, "discover": _discover, "call": _call, "call_many": _call_many, "getattr": _getattr,
-    "setattr": _setattr, "torch_pair": _torch_pair, "hazards": _hazards, "legacy": _legacy,
+    "setattr": _setattr, "torch_pair": _torch_pair, "torch_model": _torch_model, "hazards": _hazards,
+    "legacy": _legacy,
 }
 
 

@@ -17,12 +17,13 @@ from reference_layers.affine import affine_forward
 from reference_layers.conv import conv_forward_naive
 from reference_layers.embedding import word_embedding_forward
 from reference_layers.losses import softmax_loss
-from reference_layers.normalization import batchnorm_forward, layernorm_forward
+from reference_layers.normalization import batchnorm_forward, layernorm_forward, spatial_batchnorm_forward
 from reference_layers.pooling import max_pool_forward_naive
 from reference_layers.recurrent import lstm_forward, rnn_forward
 from reference_layers.temporal import temporal_affine_forward, temporal_softmax_loss
 
-__all__ = ["captioning_rnn_loss", "fully_connected_net_loss", "three_layer_convnet_loss"]
+__all__ = ["captioning_rnn_loss", "deep_convnet_loss", "fully_connected_net_loss",
+           "three_layer_convnet_loss"]
 
 Params = dict[str, np.ndarray]
 
@@ -65,6 +66,26 @@ def three_layer_convnet_loss(params: Params, X: np.ndarray, y: np.ndarray, reg: 
     scores, _ = affine_forward(h, params["W3"], params["b3"])
     loss, _ = softmax_loss(scores, y)
     return loss + _weight_penalty(params, ["W1", "W2", "W3"], reg, factor)
+
+
+def deep_convnet_loss(params: Params, X: np.ndarray, y: np.ndarray, reg: float,
+                      max_pools: list[int], batchnorm: bool = False, factor: float = 1.0) -> Any:
+    """EECS 498/598's ``DeepConvNet``: ``{conv - [batchnorm] - relu - [pool]} x (L - 1) -
+    linear - softmax``; every convolution 3x3 with stride 1 and pad 1, batch norm in train
+    mode (``eps`` 1e-5), a 2x2 max pool of stride 2 after the macro layers (zero-indexed)
+    in ``max_pools``; ``reg`` on the weights only (not on biases, gamma or beta)."""
+    layers = sum(1 for k in params if k.startswith("W") and k[1:].isdigit())
+    h = X
+    for i in range(1, layers):
+        h, _ = conv_forward_naive(h, params[f"W{i}"], params[f"b{i}"], {"stride": 1, "pad": 1})
+        if batchnorm:
+            h, _ = spatial_batchnorm_forward(h, params[f"gamma{i}"], params[f"beta{i}"], {"mode": "train"})
+        h, _ = relu_forward(h)
+        if i - 1 in max_pools:
+            h, _ = max_pool_forward_naive(h, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    scores, _ = affine_forward(h, params[f"W{layers}"], params[f"b{layers}"])
+    loss, _ = softmax_loss(scores, y)
+    return loss + _weight_penalty(params, [f"W{i}" for i in range(1, layers + 1)], reg, factor)
 
 
 def captioning_rnn_loss(params: Params, features: np.ndarray, captions: np.ndarray,

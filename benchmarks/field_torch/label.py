@@ -17,7 +17,8 @@ composition (linear or ``conv2d``, batch statistics, ReLU, 2x2 max pool), the ru
 the values batch norm sees, and the test-mode forward with the statistics the layer stored.
 Labels: ``correct``, ``wrong`` (with why), ``unimplemented`` (NotImplementedError, or the
 course's template left as it is: a forward that returns ``None`` as its output, a backward
-whose gradients are all ``None``).
+whose gradients are all ``None``). The models (``TwoLayerNet`` ... ``DeepConvNet``) are
+labelled by :mod:`benchmarks.field_torch.label_models`.
 """
 
 from __future__ import annotations
@@ -301,6 +302,8 @@ def label_file(path: str) -> dict[str, Any]:
 
     import torch
 
+    from benchmarks.field_torch.label_models import label_models
+
     torch.set_num_threads(1)
     sys.path.insert(0, str(Path(path).parent))
     spec = importlib.util.spec_from_file_location(Path(path).stem, path)
@@ -322,7 +325,7 @@ def label_file(path: str) -> dict[str, Any]:
             unimplemented = isinstance(exc, (TypeError, AttributeError)) and "None" in str(exc)
             labels[name] = {"label": "unimplemented" if unimplemented else "wrong",
                             "why": f"raised {type(exc).__name__}: {exc}"[:200]}
-    return labels
+    return labels | label_models(module)
 
 
 def main(argv: list[str] | None = None) -> int:

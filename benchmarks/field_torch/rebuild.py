@@ -7,9 +7,10 @@ Usage::
 Only the manifest (repository, path, commit, sha256) is committed, never the students' code.
 Each repository's files go to ``DIR/<id>/`` under their own names (the convolutional file
 imports the student's own ``fully_connected_networks``), and ``DIR/_stubs`` gets stand-ins
-for the course's helper modules the files import (``a3_helper``, ``eecs598``): they are
-only called by the models, which gradcheck does not check in torch files. Exits 1 when a
-file is missing or its checksum differs.
+for the course's helper modules the files import: ``a3_helper`` with the course's
+``softmax_loss`` and ``svm_loss`` (the models call them; written here, not copied), and
+``eecs598`` (its ``Solver`` is never called). Exits 1 when a file is missing or its
+checksum differs.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from benchmarks.field.rebuild import from_github, from_mirror
 
 MANIFEST = Path(__file__).resolve().parent / "manifest.csv"
 
+# the course's losses, as examples/a3_helper.py writes them (not the course's file)
+_A3_HELPER = (Path(__file__).resolve().parents[2] / "examples" / "a3_helper.py").read_text(encoding="utf-8")
+
 _STUBS = {
-    "a3_helper.py": '"""Stand-in for the course helper (the models call it; layers do not)."""\n\n\n'
-                    "def softmax_loss(x, y):\n    raise NotImplementedError('a3_helper stand-in')\n\n\n"
-                    "def svm_loss(x, y):\n    raise NotImplementedError('a3_helper stand-in')\n",
+    "a3_helper.py": _A3_HELPER,
     "eecs598/__init__.py": '"""Stand-in for the course package."""\n\n\nclass Solver:\n'
                            "    def __init__(self, *args, **kwargs):\n"
                            "        raise NotImplementedError('eecs598 stand-in')\n",

@@ -51,7 +51,8 @@ class Edit:
     functions: tuple[str, str | None] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     # "torch": a class of the torch course (EECS 498/598), ``functions`` its methods
-    # ("MaxPool.forward", "MaxPool.backward"), checked under the class name as spec ``spec``
+    # ("MaxPool.forward", "MaxPool.backward"), checked under the class name as spec ``spec``;
+    # "torch_model": a model of that course, ``spec`` its label ("DeepConvNet(batchnorm)")
     kind: str = "layer"
     also: tuple[tuple[str, str], ...] = ()
 
@@ -69,7 +70,7 @@ class Edit:
 
     @property
     def is_model(self) -> bool:
-        return self.spec.split("(")[0] in MODEL_NAMES
+        return self.kind == "torch_model" or self.spec.split("(")[0] in MODEL_NAMES
 
     def match(self) -> Match:
         """The functions to check: given, or the spec's first pair the edited file defines."""
@@ -78,7 +79,8 @@ class Edit:
             return Match(owner, *self.functions, kind="torch", config=self.spec)
         if self.is_model:
             name, _, config = self.spec.partition("(")
-            return Match(self.spec, name, None, kind="model", config=config.rstrip(")"))
+            kind = "torch_model" if self.kind == "torch_model" else "model"
+            return Match(self.spec, name, None, kind=kind, config=config.rstrip(")"))
         if self.functions:
             return Match(self.spec, *self.functions)
         text = self.edited()

@@ -11,6 +11,8 @@ from benchmarks.mutants import (
     normalization,
     recurrent,
     torch_course,
+    torch_models,
 )
 
-MODULES = (basic, classifiers, conv, field_patterns, models, normalization, recurrent, torch_course)
+MODULES = (basic, classifiers, conv, field_patterns, models, normalization, recurrent, torch_course,
+           torch_models)

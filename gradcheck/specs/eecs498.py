@@ -15,7 +15,7 @@ from typing import Any
 
 from gradcheck.specs._registry import Convention, Spec
 
-__all__ = ["CLASS_LAYERS", "COURSE_CODE", "NOT_CHECKED", "course_spec"]
+__all__ = ["CLASS_LAYERS", "COURSE_CODE", "MODEL_REG_FACTORS", "course_spec"]
 
 # class name -> (spec, forward method, backward method) for each pair it holds
 CLASS_LAYERS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -37,12 +37,16 @@ CLASS_LAYERS: dict[str, tuple[tuple[str, str, str], ...]] = {
 # The course's own classes (torch's autograd inside): not the student's work.
 COURSE_CODE = frozenset({"FastConv", "FastConvWB", "FastMaxPool"})
 
-# Classes of the course that gradcheck does not check yet, with the reason.
-NOT_CHECKED = {
-    "TwoLayerNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
-    "FullyConnectedNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
-    "ThreeLayerConvNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
-    "DeepConvNet": "torch models (dtype=/device= constructors) are not checked yet; their layers are",
+# The course's models, and the factors of reg * sum(W**2) their loss may have: the
+# notebook asserts TwoLayerNet's loss with reg * sum(W**2), and the templates of
+# ThreeLayerConvNet and DeepConvNet ask for no factor 0.5 ("to pass the automated tests");
+# FullyConnectedNet's template asks for 0.5, and its notebook only checks gradients, so
+# reg * sum(W**2) (which only rescales reg) passes too, as in CS231n.
+MODEL_REG_FACTORS: dict[str, tuple[float, ...]] = {
+    "TwoLayerNet": (1.0,),
+    "FullyConnectedNet": (0.5, 1.0),
+    "ThreeLayerConvNet": (1.0,),
+    "DeepConvNet": (1.0,),
 }
 
 
