@@ -28,6 +28,7 @@ import numpy as np
 
 from gradcheck.contract import Violation
 from gradcheck.kinds import ViolationKind
+from gradcheck.python2_import import python3_source
 
 __all__ = [
     "PY2_DIVIDE",
@@ -35,6 +36,7 @@ __all__ = [
     "install_numpy_aliases",
     "looks_python2",
     "numpy_warning",
+    "python2_import_warning",
     "python2_warning",
 ]
 
@@ -163,7 +165,12 @@ class Python2Loader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname: str) -> Any:
         # Always from the source (no bytecode cache is read or written for this variant).
         path = self.get_filename(fullname)
-        tree = _Divisions().visit(ast.parse(self.get_data(path), filename=path))
+        data = self.get_data(path)
+        try:
+            tree = ast.parse(data, filename=path)
+        except SyntaxError as error:  # Python 2 statements too (print x)
+            tree = ast.parse(python3_source(data, path, error), filename=path)
+        tree = _Divisions().visit(tree)
         return compile(ast.fix_missing_locations(tree), path, "exec", dont_inherit=True)
 
     def exec_module(self, module: Any) -> None:
@@ -178,6 +185,18 @@ def looks_python2(text: str, source: str) -> bool:
     if "from __future__ import division" in source:
         return False
     return any(symptom in text for symptom in _PY2_SYMPTOMS)
+
+
+def python2_import_warning(used: dict[str, str]) -> Violation | None:
+    """A warning naming the files of the checked code's folder that only Python 2 imports
+    (``used``: file -> what it needed, see :mod:`gradcheck.python2_import`), if any."""
+    if not used:
+        return None
+    files = "; ".join(f"{name}: {what}" for name, what in sorted(used.items()))
+    return Violation(
+        ViolationKind.PYTHON2,
+        f"written for Python 2: Python 3 cannot import its package as written ({files}); "
+        "gradcheck imported it as Python 2 did, as its course ran it")
 
 
 def python2_warning(symptom_text: str) -> Violation:
