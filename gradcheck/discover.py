@@ -78,14 +78,38 @@ class Discovery:
                    list(data.get("skipped", [])))
 
 
+COURSE_PACKAGE = "cs231n"
+
+
 def _package_root(path: str) -> tuple[str, str]:
-    """``(sys.path entry, dotted module name)`` for a file, honouring enclosing packages."""
+    """``(sys.path entry, dotted module name)`` for a file, honouring enclosing packages.
+
+    The course's package folder (the innermost ``cs231n/`` around the file) and the folders
+    inside it are packages even without ``__init__.py``: the notebook runs from the folder
+    holding ``cs231n/`` and imports ``cs231n.classifiers.fc_net`` from there, as namespace
+    packages in Python 3, and some students' folders ship no ``__init__.py`` at all (their
+    ``from cs231n.layers import *`` and ``from ..layers import *`` both work there)."""
     directory, filename = os.path.split(os.path.abspath(path))
     parts = [os.path.splitext(filename)[0]]
-    while _in_package(directory):
+    course = _course_folder(directory)
+    while _in_package(directory) or (course is not None and _within(directory, course)):
         directory, package = os.path.split(directory)
         parts.insert(0, package)
     return directory, ".".join(parts)
+
+
+def _course_folder(directory: str) -> str | None:
+    """The innermost folder named like the course's package at or above ``directory``."""
+    while os.path.basename(directory) != COURSE_PACKAGE:
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+    return directory
+
+
+def _within(directory: str, folder: str) -> bool:
+    return directory == folder or directory.startswith(folder + os.sep)
 
 
 def _in_package(directory: str) -> bool:
