@@ -128,6 +128,8 @@ def numpy_warning(used: dict[str, str] | None = None) -> Violation | None:
 # -- Python 2 ------------------------------------------------------------------------------
 
 PY2_DIVIDE = "__gradcheck_py2_divide__"
+PY2_DICT = "__gradcheck_py2_dict__"
+_PY2_DICT_METHODS = {"iteritems": "items", "itervalues": "values", "iterkeys": "keys"}
 _PY2_NAMES = {"xrange": range, "unicode": str, "long": int, "basestring": str}
 _PY2_SYMPTOMS = (
     "object cannot be interpreted as an integer",
@@ -138,6 +140,9 @@ _PY2_SYMPTOMS = (
     "name 'unicode' is not defined",
     "name 'long' is not defined",
     "name 'basestring' is not defined",
+    "object has no attribute 'iteritems'",
+    "object has no attribute 'itervalues'",
+    "object has no attribute 'iterkeys'",
 )
 
 
@@ -150,7 +155,25 @@ def _py2_divide(a: Any, b: Any) -> Any:
     return a // b if integral(a) and integral(b) else a / b
 
 
+def _py2_dict(obj: Any, method: str) -> Any:
+    """``obj.iteritems()`` (``itervalues``, ``iterkeys``) as Python 2's dict answered it, for an
+    object without that method; an object that has it is asked."""
+    own = getattr(obj, method, None)
+    return own() if own is not None else iter(getattr(obj, _PY2_DICT_METHODS[method])())
+
+
 class _Divisions(ast.NodeTransformer):
+    """``a / b`` through :func:`_py2_divide`, ``d.iteritems()`` through :func:`_py2_dict`."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _PY2_DICT_METHODS and not node.args \
+                and not node.keywords:
+            call = ast.Call(ast.Name(PY2_DICT, ast.Load()), [func.value, ast.Constant(func.attr)], [])
+            return ast.copy_location(call, node)
+        return node
+
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
         if not isinstance(node.op, ast.Div):
@@ -175,6 +198,7 @@ class Python2Loader(importlib.machinery.SourceFileLoader):
 
     def exec_module(self, module: Any) -> None:
         module.__dict__[PY2_DIVIDE] = _py2_divide
+        module.__dict__[PY2_DICT] = _py2_dict
         for name, value in _PY2_NAMES.items():
             module.__dict__.setdefault(name, value)
         super().exec_module(module)
@@ -204,5 +228,5 @@ def python2_warning(symptom_text: str) -> Violation:
                   if any(s in line for s in _PY2_SYMPTOMS)), "")
     return Violation(
         ViolationKind.PYTHON2,
-        "written for Python 2 (integer division with /, xrange): it passes under Python 2 "
-        f"semantics, as its course ran it, but fails under Python 3 ({first})")
+        "written for Python 2 (integer division with /, xrange, dict.iteritems): it passes under "
+        f"Python 2 semantics, as its course ran it, but fails under Python 3 ({first})")

@@ -113,3 +113,32 @@ def test_a_bare_name_that_is_a_real_module_is_not_taken_for_a_sibling(tmp_path):
     status, layers = check_json(tmp_path, svm)
     assert status == 0
     assert "numpy" not in layers["svm_loss_naive"]["warnings"][0]["message"]
+
+
+@pytest.mark.parametrize(("scale", "passes"), [("1.0", True), ("2.0", False)])
+def test_dict_iteritems_runs_as_python2_ran_it(tmp_path, scale, passes):
+    # the course's 2016 model skeletons: for k, v in self.params.iteritems()
+    target = tmp_path / "py2_relu.py"
+    target.write_text(textwrap.dedent(f"""\
+        import numpy as np
+
+
+        def relu_forward(x):
+            scales = {{"x": {scale}}}
+            for name, value in scales.iteritems():
+                out = value * np.maximum(x, 0)
+            return out, x
+
+
+        def relu_backward(dout, cache):
+            return dout * (cache > 0)
+        """))
+    status, layers = check_json(tmp_path, target)
+    assert status == (0 if passes else 1)
+    relu = layers["relu"]
+    assert [w["kind"] for w in relu["warnings"]] == (["python2"] if passes else [])
+    if passes:
+        assert "iteritems" in relu["warnings"][0]["message"]
+    else:  # the real bug (a forward twice too large), judged as its course ran it
+        assert relu["forward"] == "FAILED"
+        assert any("checked under Python 2 semantics" in n for n in relu["notes"])
