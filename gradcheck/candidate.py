@@ -98,6 +98,8 @@ def _judge(search: _Search, state: _State, case: Case, *, tolerant: bool) -> _Fa
     if report is not None:
         for warning in report.warnings:
             state.outcome.add_warning(warning, case.describe())
+    if fwd.warning is not None:
+        state.outcome.add_warning(fwd.warning, case.describe())
     if fwd.status == "ok" and (report is None or report.passed):
         return None
     return case, fwd, report

@@ -78,14 +78,38 @@ class Discovery:
                    list(data.get("skipped", [])))
 
 
+COURSE_PACKAGE = "cs231n"
+
+
 def _package_root(path: str) -> tuple[str, str]:
-    """``(sys.path entry, dotted module name)`` for a file, honouring enclosing packages."""
+    """``(sys.path entry, dotted module name)`` for a file, honouring enclosing packages.
+
+    The course's package folder (the innermost ``cs231n/`` around the file) and the folders
+    inside it are packages even without ``__init__.py``: the notebook runs from the folder
+    holding ``cs231n/`` and imports ``cs231n.classifiers.fc_net`` from there, as namespace
+    packages in Python 3, and some students' folders ship no ``__init__.py`` at all (their
+    ``from cs231n.layers import *`` and ``from ..layers import *`` both work there)."""
     directory, filename = os.path.split(os.path.abspath(path))
     parts = [os.path.splitext(filename)[0]]
-    while _in_package(directory):
+    course = _course_folder(directory)
+    while _in_package(directory) or (course is not None and _within(directory, course)):
         directory, package = os.path.split(directory)
         parts.insert(0, package)
     return directory, ".".join(parts)
+
+
+def _course_folder(directory: str) -> str | None:
+    """The innermost folder named like the course's package at or above ``directory``."""
+    while os.path.basename(directory) != COURSE_PACKAGE:
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+    return directory
+
+
+def _within(directory: str, folder: str) -> bool:
+    return directory == folder or directory.startswith(folder + os.sep)
 
 
 def _in_package(directory: str) -> bool:
@@ -98,12 +122,15 @@ def _in_package(directory: str) -> bool:
     return parent != directory and os.path.exists(os.path.join(parent, "__init__.py"))
 
 
-def load_target(target: str, *, python2: bool = False) -> ModuleType:
+def load_target(target: str, *, python2: bool = False, python2_imports: bool = False) -> ModuleType:
     """Import ``target``: a ``.py`` path (inside a package if it is one) or a module name.
 
     With ``python2``, the file is imported with Python 2's integer division and builtins
-    (see :mod:`gradcheck.legacy`).
+    (see :mod:`gradcheck.legacy`). With ``python2_imports`` (worker processes), the files of
+    its folder that only Python 2 compiles, and its package's bare-name imports of siblings,
+    are imported as Python 2 did (see :mod:`gradcheck.python2_import`).
     """
+    from gradcheck import python2_import
     from gradcheck.contract import user_traceback
     from gradcheck.legacy import Python2Loader
 
@@ -122,10 +149,14 @@ def load_target(target: str, *, python2: bool = False) -> ModuleType:
                 # the folder the course's notebook runs from, last (it shadows nothing): there
                 # cs231n/ without __init__.py is a namespace package, imported absolutely
                 sys.path.append(outer)
+            if python2_imports:
+                python2_import.install(root, outer)
             if "." in name and not python2:
                 return importlib.import_module(name)
-            loader = Python2Loader(name, os.path.abspath(target)) if python2 else None
-            spec = importlib.util.spec_from_file_location(name, os.path.abspath(target), loader=loader)
+            path = os.path.abspath(target)
+            loader = (Python2Loader(name, path) if python2
+                      else python2_import.Python2SyntaxLoader(name, path) if python2_imports else None)
+            spec = importlib.util.spec_from_file_location(name, path, loader=loader)
             if spec is None or spec.loader is None:
                 raise TargetError(f"cannot import {target}")
             module = importlib.util.module_from_spec(spec)

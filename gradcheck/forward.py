@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from gradcheck.compare import default_rtol, rms
-from gradcheck.contract import user_traceback
+from gradcheck.contract import Violation, user_traceback
+from gradcheck.kinds import ViolationKind
 from gradcheck.specs import Case, Spec
 
-__all__ = ["FORWARD_RTOL_FLOOR", "ForwardResult", "compare_forward", "describe_difference"]
+__all__ = ["FORWARD_RTOL_FLOOR", "ForwardResult", "compare_forward", "describe_difference",
+           "loss_shape_warning"]
 
 FORWARD_RTOL_FLOOR = 1e-6
 
@@ -36,6 +38,7 @@ class ForwardResult:
     message: str = ""
     ran: bool = True  # the forward returned outputs of the right structure
     case: Case | None = None
+    warning: Violation | None = None  # a hazard in a right forward (a loss of shape (1, 1))
 
 
 def _outputs(spec: Spec, result: Any) -> list[np.ndarray]:
@@ -123,15 +126,36 @@ def _compare(spec: Spec, case: Case, forward: Callable[..., Any], *, tolerant: b
     return ForwardResult("FAILED", problem, case=prepared) if problem else verdict
 
 
+def loss_shape_warning(shape: tuple[int, ...]) -> Violation:
+    """The warning for a right loss returned as an array of ``shape`` (one element) instead
+    of a single number."""
+    try:
+        float(np.ones(shape))
+        today = "is deprecated since NumPy 1.25"
+    except TypeError:
+        today = f"raises in NumPy {np.__version__}, installed here (deprecated since 1.25)"
+    return Violation(
+        ViolationKind.LOSS_SHAPE,
+        f"the loss is an array of shape {shape}, not a single number; its value is right, and the "
+        "course's tools read it as one with the NumPy of its year (the notebook's '%f' % loss, "
+        "grad_check_sparse, eval_numerical_gradient), but converting an array of "
+        f"{len(shape)} dimension{'s' if len(shape) != 1 else ''} to a number {today}. Return a "
+        "scalar (np.sum(...) without keepdims, or loss.item())")
+
+
 def _compare_outputs(
     spec: Spec, case: Case, forward: Callable[..., Any], outputs: list[np.ndarray],
     reference: list[np.ndarray], *, tolerant: bool,
 ) -> ForwardResult:
+    warning = None
     for j, (got, want) in enumerate(zip(outputs, reference)):
         label = "loss" if spec.kind == "loss" else ("out" if len(reference) == 1 else f"output {j}")
         if got.dtype == object and got.shape == () and got.item() is None:
             return ForwardResult("FAILED", f"forward returned None as {label}: not implemented yet "
                                  "(the skeleton's placeholder is still there)", ran=False)
+        if spec.kind == "loss" and want.shape == () and got.shape != () and got.size == 1:
+            # a loss of shape (1, 1) is the same number to every tool of the course
+            warning, got = loss_shape_warning(got.shape), got.reshape(())
         if got.shape != want.shape:
             text = f"forward {label} has shape {got.shape}; the reference has {want.shape}"
             # The gradients can still be checked against the candidate's own forward.
@@ -154,7 +178,7 @@ def _compare_outputs(
                 f"{text}. A forward bug with a backward consistent with it passes a gradient "
                 "check, so the forward is compared first.",
             )
-    return ForwardResult("ok")
+    return ForwardResult("ok", warning=warning)
 
 
 def _compare_state(spec: Spec, case: Case, candidate_args: tuple[Any, ...],

@@ -82,12 +82,18 @@ def _judge(task: dict[str, Any], worker: Worker) -> dict[str, Any]:
             outcome = again
     _missing_dependency(outcome)
     reply, _ = worker.request("legacy")
-    used = reply.get("used")
-    used = {str(k): str(v) for k, v in used.items()} if isinstance(used, dict) else {}
-    old_numpy = legacy.numpy_warning(used)
-    if old_numpy is not None:
-        outcome.add_warning(old_numpy)
+    for warning in (legacy.numpy_warning(_texts(reply.get("used"))),
+                    legacy.python2_import_warning(_texts(reply.get("python2")))):
+        if warning is not None and any(w["kind"] == warning.kind for w in outcome.warnings):
+            outcome.notes.append(warning.message)  # one warning per kind: the rest said as a note
+        elif warning is not None:
+            outcome.add_warning(warning)
     return {"outcome": outcome.to_dict()}
+
+
+def _texts(data: Any) -> dict[str, str]:
+    """A worker's ``{name: text}`` reply, as plain strings (anything else: empty)."""
+    return {str(k)[:300]: str(v)[:300] for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def _source(target: str) -> str:

@@ -85,6 +85,7 @@ class ViolationKind(_Word):
     LEGACY_NUMPY = "legacy_numpy"
     PYTHON2 = "python2"
     DEVICE = "device"
+    LOSS_SHAPE = "loss_shape"
 
     @classmethod
     def raised_in(cls, stage: str) -> ViolationKind:
@@ -129,6 +130,9 @@ _WHY = {
                               "code that calls it with the current convention gets other results",
     ViolationKind.LEGACY_NUMPY: "the code breaks on the NumPy that is installed today",
     ViolationKind.PYTHON2: "the code breaks on Python 3, which every course year since 2018 uses",
+    ViolationKind.LOSS_SHAPE: "the course's docstring asks for the loss as a single float: code that "
+                              "converts it (float(loss), '%f' % loss, an f-string, storing it in an "
+                              "array) breaks on the NumPy installed today",
     ViolationKind.DEVICE: "the course runs the same code on a GPU (cuda in Colab), where a tensor "
                           "made on the CPU cannot be combined with the inputs and the layer raises",
 }

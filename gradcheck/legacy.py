@@ -28,6 +28,7 @@ import numpy as np
 
 from gradcheck.contract import Violation
 from gradcheck.kinds import ViolationKind
+from gradcheck.python2_import import python3_source
 
 __all__ = [
     "PY2_DIVIDE",
@@ -35,6 +36,7 @@ __all__ = [
     "install_numpy_aliases",
     "looks_python2",
     "numpy_warning",
+    "python2_import_warning",
     "python2_warning",
 ]
 
@@ -126,6 +128,8 @@ def numpy_warning(used: dict[str, str] | None = None) -> Violation | None:
 # -- Python 2 ------------------------------------------------------------------------------
 
 PY2_DIVIDE = "__gradcheck_py2_divide__"
+PY2_DICT = "__gradcheck_py2_dict__"
+_PY2_DICT_METHODS = {"iteritems": "items", "itervalues": "values", "iterkeys": "keys"}
 _PY2_NAMES = {"xrange": range, "unicode": str, "long": int, "basestring": str}
 _PY2_SYMPTOMS = (
     "object cannot be interpreted as an integer",
@@ -136,6 +140,9 @@ _PY2_SYMPTOMS = (
     "name 'unicode' is not defined",
     "name 'long' is not defined",
     "name 'basestring' is not defined",
+    "object has no attribute 'iteritems'",
+    "object has no attribute 'itervalues'",
+    "object has no attribute 'iterkeys'",
 )
 
 
@@ -148,7 +155,25 @@ def _py2_divide(a: Any, b: Any) -> Any:
     return a // b if integral(a) and integral(b) else a / b
 
 
+def _py2_dict(obj: Any, method: str) -> Any:
+    """``obj.iteritems()`` (``itervalues``, ``iterkeys``) as Python 2's dict answered it, for an
+    object without that method; an object that has it is asked."""
+    own = getattr(obj, method, None)
+    return own() if own is not None else iter(getattr(obj, _PY2_DICT_METHODS[method])())
+
+
 class _Divisions(ast.NodeTransformer):
+    """``a / b`` through :func:`_py2_divide`, ``d.iteritems()`` through :func:`_py2_dict`."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _PY2_DICT_METHODS and not node.args \
+                and not node.keywords:
+            call = ast.Call(ast.Name(PY2_DICT, ast.Load()), [func.value, ast.Constant(func.attr)], [])
+            return ast.copy_location(call, node)
+        return node
+
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
         if not isinstance(node.op, ast.Div):
@@ -163,11 +188,17 @@ class Python2Loader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname: str) -> Any:
         # Always from the source (no bytecode cache is read or written for this variant).
         path = self.get_filename(fullname)
-        tree = _Divisions().visit(ast.parse(self.get_data(path), filename=path))
+        data = self.get_data(path)
+        try:
+            tree = ast.parse(data, filename=path)
+        except SyntaxError as error:  # Python 2 statements too (print x)
+            tree = ast.parse(python3_source(data, path, error), filename=path)
+        tree = _Divisions().visit(tree)
         return compile(ast.fix_missing_locations(tree), path, "exec", dont_inherit=True)
 
     def exec_module(self, module: Any) -> None:
         module.__dict__[PY2_DIVIDE] = _py2_divide
+        module.__dict__[PY2_DICT] = _py2_dict
         for name, value in _PY2_NAMES.items():
             module.__dict__.setdefault(name, value)
         super().exec_module(module)
@@ -180,10 +211,22 @@ def looks_python2(text: str, source: str) -> bool:
     return any(symptom in text for symptom in _PY2_SYMPTOMS)
 
 
+def python2_import_warning(used: dict[str, str]) -> Violation | None:
+    """A warning naming the files of the checked code's folder that only Python 2 imports
+    (``used``: file -> what it needed, see :mod:`gradcheck.python2_import`), if any."""
+    if not used:
+        return None
+    files = "; ".join(f"{name}: {what}" for name, what in sorted(used.items()))
+    return Violation(
+        ViolationKind.PYTHON2,
+        f"written for Python 2: Python 3 cannot import its package as written ({files}); "
+        "gradcheck imported it as Python 2 did, as its course ran it")
+
+
 def python2_warning(symptom_text: str) -> Violation:
     first = next((line.strip() for line in symptom_text.splitlines()
                   if any(s in line for s in _PY2_SYMPTOMS)), "")
     return Violation(
         ViolationKind.PYTHON2,
-        "written for Python 2 (integer division with /, xrange): it passes under Python 2 "
-        f"semantics, as its course ran it, but fails under Python 3 ({first})")
+        "written for Python 2 (integer division with /, xrange, dict.iteritems): it passes under "
+        f"Python 2 semantics, as its course ran it, but fails under Python 3 ({first})")

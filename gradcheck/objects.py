@@ -305,9 +305,13 @@ def model_problem(model: Any, X: Any, y: Any) -> Problem:
 def _first_model_call(problem: Problem, calls: _ModelCalls) -> Any:
     """The loss and its gradients once, and the breaches seen; returns the loss."""
     loss, grads = calls.loss()
-    if not np.all(np.isfinite(np.asarray(loss, dtype=np.float64))):
+    value = np.asarray(loss)
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+        raise Stop(Violation(ViolationKind.LOSS_RETURN, "model.loss must return the loss as a single "
+                             f"number; got {type(loss).__name__} of shape {value.shape}"))
+    if not np.isfinite(value).all():
         raise Stop(Violation(ViolationKind.FORWARD_NONFINITE, f"model.loss returned the loss {loss}"))
-    problem.scale = abs(float(np.real(loss)))
+    problem.scale = abs(float(np.real(value.reshape(()))))  # (1, 1) too: see models.loss_shape
     problem.out_eps = dtype_eps(np.asarray(loss).dtype)
     names, originals = problem.names, calls.originals
     missing = [k for k in names if k not in grads]

@@ -31,7 +31,9 @@ _UNSUPPORTED = {"cupy": "gradcheck does not check CuPy code: CuPy needs an NVIDI
                         "gradcheck is built and tested where there is none (NumPy and torch code is "
                         "checked, torch on cuda too)"}
 _EXTENSIONS = ("im2col_cython",)
-_BUILD = "build it: cd cs231n && python setup.py build_ext --inplace"
+_BUILD = ("build it: cd cs231n && python setup.py build_ext --inplace; it needs Cython, and Cython 3 "
+          "needs '# cython: language_level=2' as the first line of im2col_cython.pyx, as the "
+          "course's Cython read it")
 
 
 def _known(path: str) -> bool:
@@ -60,7 +62,7 @@ def missing_dependency(text: str) -> str | None:
         # fast_layers.py imports col2im_cython, col2im_6d_cython, ... from it inside a try
         if re.search(rf"No module named '[\w.]*{extension}'|name '\w*_cython' is not defined", text):
             return (f"needs the course's compiled extension {extension}, which is not built "
-                    f"({_BUILD}; it needs Cython)")
+                    f"({_BUILD})")
     found = re.search(r"No module named '([\w.]+)'", text)
     if found is None:
         return None

@@ -35,6 +35,7 @@ from gradcheck import legacy
 from gradcheck.channel import ChannelError, Codec, read_frame, write_frame
 from gradcheck.contract import user_traceback
 from gradcheck.discover import TargetError, discover, load_target
+from gradcheck.python2_import import python2_used
 
 __all__ = ["serve", "worker_main"]
 
@@ -220,7 +221,7 @@ class _Server:
 
 def _load(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
     try:
-        module = load_target(str(header["target"]), python2=bool(header.get("python2")))
+        module = load_target(str(header["target"]), python2=bool(header.get("python2")), python2_imports=True)
     except TargetError as exc:
         return {"import_error": str(exc), "refused": server.guard.refused}
     source = ""
@@ -338,7 +339,7 @@ def _hazards(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) 
 
 
 def _legacy(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
-    return {"used": dict(legacy.used_aliases())}
+    return {"used": dict(legacy.used_aliases()), "python2": python2_used()}
 
 
 _OPERATIONS: dict[str, Callable[[_Server, dict[str, Any], list[np.ndarray]], dict[str, Any]]] = {

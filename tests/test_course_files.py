@@ -209,3 +209,19 @@ def test_a_cs231n_folder_without_init_whose_classifiers_import_it_absolutely(pac
         "from cs231n.classifiers.linear_svm import *\n")
     assert main(["check", str(package / "cs231n" / "classifiers" / "linear_svm.py"), "--examples", "3",
                  "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("line", ["from cs231n.layers import *\n", "from ..layers import *\n"])
+def test_a_cs231n_folder_without_any_init_imports_as_the_notebook_imports_it(package, line):
+    # found on real 2018-2021 folders: no __init__.py in cs231n/ nor in classifiers/; the
+    # notebook, run beside cs231n/, imports them as namespace packages
+    for init in package.rglob("__init__.py"):
+        init.unlink()
+    fc_net = package / "cs231n" / "classifiers" / "fc_net.py"
+    text = fc_net.read_text()
+    imports = [row for row in text.splitlines(keepends=True) if "layers import" in row]
+    assert imports, "the fixture's fc_net.py imports its layers"
+    for row in imports:
+        text = text.replace(row, line.replace("layers", row.split(" import")[0].rsplit(".", 1)[-1]))
+    fc_net.write_text(text)
+    assert main(["check", str(fc_net), "--examples", "2", "--quiet"]) == 0

@@ -5,14 +5,17 @@ holds assignment 1's classifiers (``classifiers/linear_svm.py``, ``softmax.py``,
 ``neural_net.py``) or the models of assignment 2 (``classifiers/fc_net.py``, ``cnn.py``)
 contributes those files as *targets*, one copy of each distinct file, and every other
 ``.py`` file of the same ``cs231n/`` package as *support*: the student's own
-``layers.py``, ``layer_utils.py`` and ``fast_layers.py`` a model is built from, and the
-``__init__.py`` files that make the package importable.
+``layers.py``, ``layer_utils.py`` and ``fast_layers.py`` a model is built from, the
+``__init__.py`` files that make the package importable, and the course's
+``im2col_cython.pyx`` with the ``setup.py`` that builds it.
 
 ``python -m benchmarks.grading.course collect --mirror /work/.mirror`` writes
 ``course.csv`` (repository, commit, path, sha256 per file);
 ``python -m benchmarks.grading.course rebuild DIR [--mirror M]`` writes the files back as
-``DIR/<student>/<assignment>/cs231n/...``. Only the manifest is committed, never the
-students' code. :mod:`benchmarks.grading.course_run` labels, checks and compares them.
+``DIR/<student>/<assignment>/cs231n/...``; with ``--build-ext``, each folder's compiled
+extension is then built with its own ``setup.py`` (:mod:`benchmarks.grading.build_ext`).
+Only the manifest is committed, never the students' code.
+:mod:`benchmarks.grading.course_run` labels, checks and compares them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from benchmarks.field.rebuild import MANIFEST as FIELD_MANIFEST
 from benchmarks.field.rebuild import from_mirror, git_dir
+from benchmarks.grading.build_ext import build_all
 from benchmarks.grading.students import manifest_main, write_rows
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +70,7 @@ def _repo_rows(mirror: Path, repo: str, commit: str, year: str) -> list[dict[str
             targets.add(path)
     packages = {_assignment(p) for p in targets}
     files = {p: from_mirror(mirror, repo, commit, p) for p in listing
-             if p.endswith(".py") and "/cs231n/" in f"/{p}" and _assignment(p) in packages}
+             if p.endswith((".py", ".pyx")) and "/cs231n/" in f"/{p}" and _assignment(p) in packages}
     student = f"{year}_{repo.split('/')[0]}"
     rows = []
     for path, data in sorted(files.items()):
@@ -108,7 +112,7 @@ def rebuild(out: Path, mirror: Path | None, manifest: Path = MANIFEST) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return manifest_main("python -m benchmarks.grading.course", argv, MANIFEST, COLUMNS, collect, rebuild,
-                         _count)
+                         _count, build_ext=build_all)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ SEED = 7
 EXTENSION = ("im2col_cython", "col2im_cython", "col2im_6d_cython", "im2col_6d_cython")
 NUMPY_REMOVED = ("argument 'newshape'", "has no attribute 'int'", "has no attribute 'float'",
                  "has no attribute 'mat'", "np.sum(generator)")
+# Python 2 habits (int / int for a size, xrange, dict.iteritems): the course's language until 2017
+PYTHON2 = ("object cannot be interpreted as an integer", "slice indices must be integers",
+           "name 'xrange' is not defined", "has no attribute 'iteritems'", "has no attribute 'itervalues'")
 
 
 class Unbuildable(Exception):
@@ -241,6 +244,8 @@ def _crash(where: str, exc: BaseException) -> dict[str, Any]:
                 "env_details": f"needs the compiled extension: {text}"}
     if any(name in text for name in NUMPY_REMOVED):  # the course year's NumPy had it
         return {"status": "env_error", "env_status": "crash", "env_details": f"removed from NumPy: {text}"}
+    if any(name in text for name in PYTHON2):  # labelled apart, as label_classifiers does xrange
+        return {"status": "env_error", "env_status": "crash", "env_details": f"Python 2: {text}"}
     return {"status": "crash", "correct": False, "culprits": ["forward"], "details": text}
 
 

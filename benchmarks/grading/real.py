@@ -47,12 +47,16 @@ def _label_classifiers(path: Path) -> dict[str, Any]:
         return dict(json.loads(out.read_text()))
 
 
-def label(folder: Path) -> dict[str, Any]:
-    """Labels per ``student/file`` (the file relative to the student's folder)."""
+def label(folder: Path, only: str | None = None) -> dict[str, Any]:
+    """Labels per ``student/file`` (the file relative to the student's folder); ``only``:
+    ``"layers"`` or ``"classifiers"``, the files of that kind alone."""
     labels: dict[str, Any] = {}
     for student in sorted(p for p in folder.iterdir() if p.is_dir()):
         for path in sorted(student.rglob("*.py")):
             key = f"{student.name}/{path.relative_to(student)}"
+            kind = "layers" if path.name in LAYER_FILES else "classifiers"
+            if only not in (None, kind):
+                continue
             if path.name in LAYER_FILES and path.parent.name == "cs231n":
                 with tempfile.TemporaryDirectory(prefix="grading-") as tmp:
                     flat = Path(tmp) / (key.replace("/", "__")[:-3] + ".py")
@@ -108,9 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", type=Path,
                         help="label: the rebuilt folder; compare: the JSON of gradcheck grade")
     parser.add_argument("--labels", type=Path, default=LABELS)
+    parser.add_argument("--only", choices=("layers", "classifiers"),
+                        help="label: the files of this kind alone, keeping the labels of the others")
     args = parser.parse_args(argv)
     if args.command == "label":
-        labels = label(args.path)
+        labels = json.loads(args.labels.read_text()) if args.only and args.labels.exists() else {}
+        labels.update(label(args.path, args.only))
         args.labels.write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n")
         print(f"labelled {len(labels)} files into {args.labels}")
         return 0

@@ -94,13 +94,19 @@ def rebuild(out: Path, mirror: Path | None) -> int:
 def manifest_main(prog: str, argv: list[str] | None, manifest: Path, columns: tuple[str, ...],
                   collect: Callable[[Path], list[dict[str, str]]],
                   rebuild: Callable[[Path, Path | None], int],
-                  count: Callable[[list[dict[str, str]]], str] = _count) -> int:
+                  count: Callable[[list[dict[str, str]]], str] = _count,
+                  build_ext: Callable[[Path], int] | None = None) -> int:
     """``collect --mirror M`` (write ``manifest`` from git mirrors) or ``rebuild DIR
-    [--mirror M]``: the command line of a corpus manifest."""
+    [--mirror M]``: the command line of a corpus manifest; with ``build_ext``, ``rebuild
+    --build-ext`` also calls it on the rebuilt folder (its failures do not fail the rebuild)."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("command", choices=("collect", "rebuild"))
     parser.add_argument("out", nargs="?", type=Path, help="the folder to rebuild into")
     parser.add_argument("--mirror", type=Path, default=None, help="a folder of git mirrors <owner>+<name>")
+    if build_ext is not None:
+        parser.add_argument("--build-ext", action="store_true",
+                            help="rebuild: then build each package's compiled extension with its own "
+                                 "setup.py (needs Cython: pip install '.[field]')")
     args = parser.parse_args(argv)
     if args.command == "collect":
         if args.mirror is None:
@@ -114,7 +120,10 @@ def manifest_main(prog: str, argv: list[str] | None, manifest: Path, columns: tu
         return 0
     if args.out is None:
         parser.error("rebuild needs the folder to write into")
-    return 1 if rebuild(args.out, args.mirror) else 0
+    missing = rebuild(args.out, args.mirror)
+    if build_ext is not None and args.build_ext:
+        build_ext(args.out)
+    return 1 if missing else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,9 @@ class Edit:
     # "torch_model": a model of that course, ``spec`` its label ("DeepConvNet(batchnorm)")
     kind: str = "layer"
     also: tuple[tuple[str, str], ...] = ()
+    # the file checked, when it is not the edited source but a file of its package that
+    # imports it (a model whose layers.py is edited)
+    checked: str | None = None
 
     def edited(self) -> str:
         text = (ROOT / self.source).read_text()
@@ -178,15 +181,17 @@ class Result:
         )
 
 
-def _in_package(edit: Edit, tmp: Path) -> Path:
-    """A copy of the package ``edit.source`` belongs to, in ``tmp``; the path of the source in it
-    (a model imports its layers from the package: ``from ..layers import *``)."""
+def _in_package(edit: Edit, tmp: Path) -> tuple[Path, Path]:
+    """A copy of the package ``edit.source`` belongs to, in ``tmp``; the paths of the source
+    and of the checked file in it (a model imports its layers from the package: ``from
+    ..layers import *``)."""
     source = ROOT / edit.source
     root = source.parent
     while (root.parent / "__init__.py").exists():
         root = root.parent
     shutil.copytree(root, tmp / root.name, ignore=shutil.ignore_patterns("__pycache__"))
-    return tmp / root.name / source.relative_to(root)
+    checked = ROOT / (edit.checked or edit.source)
+    return tmp / root.name / source.relative_to(root), tmp / root.name / checked.relative_to(root)
 
 
 def run(edit: Edit, directory: Path | None = None) -> Result:
@@ -195,10 +200,11 @@ def run(edit: Edit, directory: Path | None = None) -> Result:
     # the checked code may write into its folder (the forged-results test does): not our crash
     with tempfile.TemporaryDirectory(prefix="gradcheck-mutant-", dir=directory,
                                      ignore_cleanup_errors=True) as tmp:
-        path = _in_package(edit, Path(tmp)) if edit.is_model else Path(tmp) / f"layers_{digest}.py"
+        path = Path(tmp) / f"layers_{digest}.py"
+        path, checked = _in_package(edit, Path(tmp)) if edit.is_model else (path, path)
         path.write_text(edit.edited())
         options = CheckOptions.build(DEFAULT_OPTIONS, **edit.options)
-        outcome = check_isolated(str(path), edit.match(), options, TIMEOUT)
+        outcome = check_isolated(str(checked), edit.match(), options, TIMEOUT)
     return Result(edit, outcome)
 
 

@@ -3,10 +3,13 @@ reg)`` and its siblings), edits of the student-style files in ``tests/fixtures``
 
 from __future__ import annotations
 
-from benchmarks.mutants import Mutant, Variant
+from benchmarks.mutants import Mutant, Variant, Warned
+from gradcheck.kinds import ViolationKind
 
 SVM = "tests/fixtures/assignment/cs231n/classifiers/linear_svm.py"
 SOFTMAX = "tests/fixtures/assignment/cs231n/classifiers/softmax.py"
+# a 2019 student's softmax helper: the probability of the label as an array of shape (1, 1)
+_LOSS_11 = "        loss -= np.log(exp_scores[y[i]] / np.sum(exp_scores).reshape(-1, 1))\n"
 
 MUTANTS: list[Mutant] = [
     Mutant(
@@ -64,6 +67,25 @@ MUTANTS: list[Mutant] = [
         old="    loss += reg * np.sum(W * W)\n    dscores",
         new="    dscores",
         expect=frozenset({"forward", "W"}),
+    ),
+]
+
+MUTANTS += [
+    Mutant(
+        name="softmax_loss_naive: a loss of shape (1, 1), not averaged over N",
+        source=SOFTMAX, spec="softmax_loss_naive",
+        old="        loss -= np.log(probs[y[i]])\n", new=_LOSS_11,
+        also=(("    loss = loss / num_train + reg", "    loss = loss + reg"),),
+        expect=frozenset({"forward", "W"}),
+    ),
+]
+
+WARNED: list[Warned] = [
+    Warned(
+        name="softmax_loss_naive: the loss returned as an array of shape (1, 1)",
+        source=SOFTMAX, spec="softmax_loss_naive",
+        old="        loss -= np.log(probs[y[i]])\n", new=_LOSS_11,
+        expect=frozenset({ViolationKind.LOSS_SHAPE}), diagnosis="shape (1, 1)",
     ),
 ]
 

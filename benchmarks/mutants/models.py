@@ -7,10 +7,12 @@ gradient is wrong (``W3``), ``forward`` for a loss unlike the reference model's,
 
 from __future__ import annotations
 
-from benchmarks.mutants import Mutant, Variant
+from benchmarks.mutants import Mutant, Variant, Warned
+from gradcheck.kinds import ViolationKind
 
 FC_NET = "tests/fixtures/assignment/cs231n/classifiers/fc_net.py"
 NEURAL_NET = "tests/fixtures/assignment/cs231n/classifiers/neural_net.py"
+LAYERS = "tests/fixtures/assignment/cs231n/layers.py"
 
 _REG_LOOP = ("            loss += 0.5 * self.reg * np.sum(W * W)\n"
              "            grads['W%d' % i] += self.reg * W\n")
@@ -77,6 +79,15 @@ MUTANTS: list[Mutant] = [
         expect=frozenset({"W1", "b1", "gamma1", "beta1", "W2", "b2"}),
     ),
     Mutant(
+        # a 2025 student's: the model's loss is off by about 1e-6 relative on an ordinary
+        # batch, the loss on a batch of small variance shows it
+        name="FullyConnectedNet(batchnorm): its batchnorm_forward divides by sqrt(var) + 1e-12",
+        source=LAYERS, checked=FC_NET, spec="FullyConnectedNet(batchnorm)",
+        old='    eps = bn_param.get("eps", 1e-5)\n', new='    eps = bn_param.get("eps", 1e-12)\n',
+        also=(("        std = np.sqrt(var + eps)\n", "        std = np.sqrt(var) + eps\n"),),
+        expect=frozenset({"forward"}), diagnosis="scaled by 0.1",
+    ),
+    Mutant(
         name="TwoLayerNet (fc_net.py): no regularisation gradient on W1",
         source=FC_NET, spec="TwoLayerNet",
         old="        grads['W1'] += self.reg * self.params['W1']\n", new="",
@@ -99,6 +110,11 @@ MUTANTS: list[Mutant] = [
 ]
 
 VARIANTS: list[Variant] = [
+    Variant(
+        name="FullyConnectedNet(batchnorm): its batchnorm_forward's variance as E[x^2] - E[x]^2",
+        source=LAYERS, checked=FC_NET, spec="FullyConnectedNet(batchnorm)",
+        old="        var = x.var(axis=0)\n", new="        var = (x * x).mean(axis=0) - mu * mu\n",
+    ),
     Variant(
         name="FullyConnectedNet: reg * sum(W**2) with gradient 2 * reg * W (the course since 2017)",
         source=FC_NET, spec="FullyConnectedNet(plain)",
@@ -129,5 +145,15 @@ VARIANTS: list[Variant] = [
         old="        loss = -np.sum(np.log(probs[np.arange(N), y])) / N\n",
         new=("        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))\n"
              "        loss = -np.sum(log_probs[np.arange(N), y]) / N\n"),
+    ),
+]
+
+WARNED: list[Warned] = [
+    Warned(
+        name="TwoLayerNet (assignment 1): the loss returned as an array of shape (1, 1)",
+        source=NEURAL_NET, spec="TwoLayerNet",
+        old="        loss = -np.sum(np.log(probs[np.arange(N), y])) / N\n",
+        new="        loss = -np.sum(np.log(probs[np.arange(N), y]), keepdims=True).reshape(1, 1) / N\n",
+        expect=frozenset({ViolationKind.LOSS_SHAPE}), diagnosis="shape (1, 1)",
     ),
 ]
