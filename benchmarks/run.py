@@ -127,7 +127,7 @@ def _floats(args: tuple[Any, ...]) -> list[np.ndarray]:
     return [a for a in args if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)]
 
 
-def measure(case: Case, repeats: int, torch_repeats: int) -> None:
+def measure(case: Case, repeats: int, torch_repeats: int, directional_only: bool = False) -> None:
     r = case.results
 
     def fwd_bwd() -> None:
@@ -144,7 +144,7 @@ def measure(case: Case, repeats: int, torch_repeats: int) -> None:
     # Alternating, so that a burst of load on a shared machine hits both sides alike.
     r["fwd_bwd"], r["directional"] = alternating_medians(fwd_bwd, directional, max(repeats, 30))
     r["coordinates"] = sum(a.size for a in _floats(case.args))
-    if not case.full:
+    if not case.full or directional_only:
         return
     full = gradcheck.check_layer(case.forward, case.backward, *case.args)
     assert full.passed, str(full)
@@ -244,14 +244,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-repeats", type=int, default=3)
     parser.add_argument("--json", metavar="OUT")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--directional-only", action="store_true",
+                        help="only one forward+backward against the directional verdict (seconds, "
+                             "not minutes: the columns issue 10 asks about)")
     args = parser.parse_args(argv)
     cases = _cases(np.random.default_rng(0))
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"numpy {np.__version__}" + (f", torch {_torch().__version__}" if _have_torch() else ", no torch"))
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    print(f"BLAS threads: {threads or 'library default'}")
     for case in cases:
-        measure(case, args.repeats, args.torch_repeats)
+        measure(case, args.repeats, args.torch_repeats, args.directional_only)
     print()
     print(table(cases))
+    if args.directional_only:
+        return 0
     memory = peak_memory(4)
     print(f"\nfull check of conv x (4, 3, 32, 32), w (8, 3, 5, 5), pad 2: "
           f"{cases[4].results['full']:.2f} s, numpy/Python allocations peak "
