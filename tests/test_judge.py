@@ -144,7 +144,7 @@ def test_forged_result_files_are_never_read(tmp_path):
     hook = "\n_original = affine_forward\ndef affine_forward(x, w, b):\n    exec(_FORGE)\n    return _original(x, w, b)\n"
     path = _write(tmp_path, "layers.py", forged, WRONG_DB, f"_FORGE = {forged!r}", hook)
     # in a fresh working directory (as grade runs students): the forger writes there too
-    outcome = check_isolated(path, Match("affine", "affine_forward", "affine_backward"), OPTIONS, 60,
+    outcome = check_isolated(path, Match("affine", "affine_forward", "affine_backward"), OPTIONS, 180,
                              sandbox=Sandbox(fresh_cwd=True))
     assert not outcome.passed and outcome.gradients["b"] == "FAILED"
 
