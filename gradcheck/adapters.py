@@ -112,14 +112,12 @@ class Problem:
 
 @functools.lru_cache(maxsize=64)
 def dtype_eps(dtype: Any) -> float:
-    """The machine epsilon of a floating (or complex: of its parts) dtype; float64's otherwise."""
-    return _EPS.get(np.dtype(dtype).char, _EPS["d"])
-
-
-# By dtype character (f: float32, F: complex64, ...), computed once: finfo is not free and
-# every check asks several times.
-_EPS = {c: float(np.finfo(np.dtype(c)).eps) for c in "efdgFDG"}
-_EPS.update({c.upper(): _EPS[c] for c in "fdg"})
+    dt = np.dtype(dtype)
+    if np.issubdtype(dt, np.complexfloating):
+        dt = np.empty(0, dtype=dt).real.dtype
+    if np.issubdtype(dt, np.floating):
+        return float(np.finfo(dt).eps)
+    return float(np.finfo(np.float64).eps)
 
 
 _PLAIN = (int, float, str, bool, type(None), np.generic)

@@ -59,11 +59,16 @@ def signed_halves(rng: np.random.Generator, shape: tuple[int, ...], octave: int 
     [0.5, 1)), either sign, 23 random mantissa bits."""
     if not -126 <= octave <= 126:
         raise ValueError(f"octave={octave} is outside float32's normal range")
-    n = math.prod(shape)
-    bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+    bits = _words(rng, shape)
     bits &= _SIGN_AND_MANTISSA
     bits |= np.uint32((127 + octave) << 23)  # the float32 exponent bits of 2**octave
     return bits.view(np.float32).reshape(shape)
+
+
+def _words(rng: np.random.Generator, shape: tuple[int, ...]) -> npt.NDArray[np.uint32]:
+    """One random 32-bit word per entry of ``shape`` (flat), two from each raw 64-bit draw."""
+    n = math.prod(shape)
+    return rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
 
 
 def direction(rng: np.random.Generator, x: np.ndarray) -> npt.NDArray[np.float64]:
@@ -100,8 +105,7 @@ def upstream(rng: np.random.Generator, like: np.ndarray) -> np.ndarray:
     as large against its mean absolute value as a standard normal's (the gradients grow with
     the first, tolerances with the second), at a fraction of a normal draw's cost.
     """
-    n = math.prod(like.shape)
-    bits = rng.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
+    bits = _words(rng, like.shape)
     octave = bits >> 23  # random bits the sign-and-mantissa mask below drops
     octave &= np.uint32(3)
     octave += np.uint32(127 - 2)

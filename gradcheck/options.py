@@ -149,12 +149,12 @@ class CheckOptions:
                 raise TypeError(f"unknown option {name!r}{hint}")
         if not overrides:
             return options if options is not None else _DEFAULT
+        given = tuple(overrides.items())
         try:
-            return _built(options, tuple(overrides.items()))
-        except TypeError as err:  # an unhashable value: validated without the cache
-            if "unhashable" not in str(err):
-                raise
+            hash(given)
+        except TypeError:  # an unhashable value: validated without the cache
             return dataclasses.replace(options or _DEFAULT, **overrides)
+        return _built(options, given)
 
     @classmethod
     def within(cls, timeout: float, **fields: Any) -> CheckOptions:
