@@ -327,23 +327,29 @@ def measure_noise(
     ``sqrt(20) sigma``). The stencils sit on either side of the base point, never across
     it, so a kink exactly at the base point (a ReLU at 0, a tie in a max) does not pollute
     the measurement. A layer that computes in float32 internally shows float32-sized noise
-    here, which widens steps and error bars. With ``slope``, the directional derivative
-    along ``direction`` (known accurately from a complex step or Richardson extrapolation),
-    symmetric differences at two tiny steps are compared with it as well, and the larger
-    estimate wins.
+    here, which widens steps and error bars.
+
+    A staircase (a float32 forward) can make third differences vanish by chance, so
+    symmetric differences at two tiny steps, ``t / 10`` and ``t``, are read as well and the
+    larger estimate wins. With ``slope``, an exact directional derivative (from a complex
+    step), each is compared with it; without, with each other (the one at ``t`` is ten
+    times the one at ``t / 10`` up to round-off). A slope from differences at larger steps
+    (Richardson extrapolation) is not good enough: across a kink a few steps away it is
+    off by the kink, and the difference would be read as round-off.
     """
 
     ts = [sign * j * rel_step for sign in (1.0, -1.0) for j in (1, 2, 3, 4)]
-    # A staircase (a float32 forward) can make third differences vanish by chance;
-    # symmetric differences against the accurately known slope cannot: at these steps
-    # their truncation error is negligible, what is left is evaluation noise.
-    symmetric = (rel_step / 10, -rel_step / 10, rel_step, -rel_step) if slope is not None else ()
+    symmetric = (rel_step / 10, -rel_step / 10, rel_step, -rel_step)
     values = along(f, base, direction, [*ts, *symmetric])
     worst = 0.0
     for v in (values[0:4], values[4:8]):
         worst = max(worst, abs(v[3] - 3 * v[2] + 3 * v[1] - v[0]))
     estimate = 2 * worst / np.sqrt(20.0)
+    # half symmetric differences: t * slope plus round-off of standard deviation sigma / sqrt(2)
+    near, far = (values[8] - values[9]) / 2, (values[10] - values[11]) / 2
     if slope is not None:
-        for t, (plus, minus) in zip(symmetric[::2], (values[8:10], values[10:12])):
-            estimate = max(estimate, abs((plus - minus) / 2 - t * slope) * np.sqrt(2.0))
+        for t, half in zip(symmetric[::2], (near, far)):
+            estimate = max(estimate, abs(half - t * slope) * np.sqrt(2.0))
+    else:
+        estimate = max(estimate, abs(far - 10 * near) * np.sqrt(2.0 / 101.0))
     return float(estimate)

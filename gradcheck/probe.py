@@ -41,10 +41,9 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
     floor = 4 * out_eps * p.scale
     noise_rel = max(num.EPS, 4 * out_eps)
     method, note = requested, ""
-    slope: float | None
+    slope: float | None = None  # exact (complex step) or none
     if requested in ("auto", "complex"):
         probe = probe_complex_safety(p.objective, p.base, way, noise=floor, noise_rel=noise_rel)
-        slope = float(probe.richardson.value[0])
         if probe.complex_safe:
             method, note = "complex", probe.reason
             # On a kink the complex step takes one branch and symmetric differences
@@ -57,9 +56,6 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
                     f"safe ({probe.reason}); use method='auto' or 'central'"
                 )
             method, note = "central", f"complex step not usable: {probe.reason}"
-    else:
-        slope, _ = num.directional_derivative(
-            p.objective, p.base, way, "richardson", noise=floor, noise_rel=noise_rel)
     noise = max(floor, num.measure_noise(p.objective, p.base, way, slope=slope), 1e-300)
     # All outputs zero (everything masked): no scale to be relative to.
     relative = max(num.EPS, noise / p.scale) if p.scale > 0 else noise_rel

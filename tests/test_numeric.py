@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gradcheck
 from gradcheck import numeric as num
 from gradcheck.complex_safety import probe_complex_safety
 
@@ -187,3 +188,38 @@ def test_one_sided_slopes_at_a_kink():
     left, right, _ = num.one_sided_slopes(relu_sum, [x], 0, np.arange(2))
     np.testing.assert_allclose(left, [0.0, 3.0], atol=1e-6)
     np.testing.assert_allclose(right, [3.0, 3.0], atol=1e-6)
+
+
+def _refusing_affine_relu(x, w):
+    if np.iscomplexobj(x) or np.iscomplexobj(w):  # as a compiled extension without complex types
+        raise TypeError("No matching signature found")
+    a = x @ w
+    return np.maximum(a, 0), (x, w, a)
+
+
+def _affine_relu_backward(dout, cache):
+    x, w, a = cache
+    da = dout * (a > 0)
+    return da @ w.T, x.T @ da
+
+
+@pytest.mark.parametrize("mode", ["full", "sample"])
+def test_kinks_a_few_probe_steps_away_are_not_read_as_round_off(mode):
+    """Without the complex step, the round-off probe once compared tiny symmetric differences
+    with a Richardson slope taken at larger steps, across kinks 1e-4 away: the kink was read as
+    float32 round-off, steps widened over the kinks, and a right layer FAILED (a student's
+    ThreeLayerConvNet with the course's compiled im2col, in the course corpus)."""
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
+    a = x @ w
+    x[:, 0] += (np.sign(a[:, 0]) * 1e-4 - a[:, 0]) / w[0, 0]  # three pre-activations at +-1e-4
+    assert np.sort(np.abs(x @ w).ravel())[2] < 2e-4
+    report = gradcheck.check_layer(_refusing_affine_relu, _affine_relu_backward, x, w, mode=mode)
+    assert report.passed, report
+    assert not any("round-off" in note for note in report.notes), report.notes
+    assert report.method == "central"  # no complex step: the path where the probe misread
+
+    def wrong(dout, cache):  # and a wrong dw on the same layer is still caught
+        dx, dw = _affine_relu_backward(dout, cache)
+        return dx, dw * (1 + 1e-4)
+    assert not gradcheck.check_layer(_refusing_affine_relu, wrong, x, w, mode=mode).passed

@@ -13,6 +13,7 @@ from gradcheck.kinds import ViolationKind
 FC_NET = "tests/fixtures/assignment/cs231n/classifiers/fc_net.py"
 NEURAL_NET = "tests/fixtures/assignment/cs231n/classifiers/neural_net.py"
 LAYERS = "tests/fixtures/assignment/cs231n/layers.py"
+CNN = "tests/fixtures/assignment/cs231n/classifiers/cnn.py"
 
 _REG_LOOP = ("            loss += 0.5 * self.reg * np.sum(W * W)\n"
              "            grads['W%d' % i] += self.reg * W\n")
@@ -109,6 +110,68 @@ MUTANTS: list[Mutant] = [
     ),
 ]
 
+# The field corpus's 2024_Sangreal0616: a ThreeLayerConvNet whose convolution is the course's
+# compiled im2col_cython, which has no complex signature, so the numerics fall back to finite
+# differences. Its softmax adds 1e-7 to the denominator after shifting by the row maximum (the
+# gradient misses the shift's share, about 1e-7 relative), which the joint direction's tight
+# tolerance sends down the thorough path; there, a Richardson slope taken across ReLU and
+# max-pool kinks a few probe steps away was read as round-off, steps widened, and the right
+# model FAILED. The fixture's constructor draws what the student's did: the same kinks.
+_CONV_RELU_POOL = """def _softmax_loss(x, y):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    p = e / (1e-7 + e.sum(axis=1, keepdims=True))
+    rows = np.arange(x.shape[0])
+    dx = p.copy()
+    dx[rows, y] -= 1
+    return -np.log(p[rows, y]).sum() / x.shape[0], dx / x.shape[0]
+
+
+def _refuse_complex(*arrays):
+    if any(np.iscomplexobj(a) for a in arrays):  # as a compiled, fused-type extension does
+        raise TypeError('No matching signature found')
+
+
+def _conv_relu_pool_forward(x, w, b):
+    _refuse_complex(x, w, b)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = np.stack([xp[:, :, i:i + H, j:j + W] for i in range(HH) for j in range(WW)], axis=2)
+    a = np.einsum('nckhw,fck->nfhw', cols, w.reshape(F, C, HH * WW)) + b[None, :, None, None]
+    blocks = np.maximum(a, 0).reshape(N, F, H // 2, 2, W // 2, 2)
+    out = blocks.max(axis=(3, 5))
+    return out, (cols, w, a, blocks, out)
+
+
+def _conv_relu_pool_backward(dout, cache):
+    cols, w, a, blocks, out = cache
+    F, C, HH, WW = w.shape
+    winner = blocks == out[:, :, :, None, :, None]
+    da = (winner * dout[:, :, :, None, :, None]).reshape(a.shape) * (a > 0)
+    dw = np.einsum('nckhw,nfhw->fck', cols, da).reshape(w.shape)
+    return dw, da.sum(axis=(0, 2, 3))
+
+
+class ThreeLayerConvNet(object):
+"""
+_CNN_LOSS = """    def loss(self, X, y=None):
+        W1, b1, W2, b2, W3, b3 = (self.params[k] for k in ('W1', 'b1', 'W2', 'b2', 'W3', 'b3'))
+        pooled, conv_cache = _conv_relu_pool_forward(X, W1, b1)
+        h, hidden_cache = affine_relu_forward(pooled, W2, b2)
+        scores, scores_cache = affine_forward(h, W3, b3)
+        if y is None:
+            return scores
+        loss, dscores = _softmax_loss(scores, y)
+        loss += 0.5 * self.reg * sum(np.sum(W * W) for W in (W1, W2, W3))
+        grads = {}
+        dh, grads['W3'], grads['b3'] = affine_backward(dscores, scores_cache)
+        dpooled, grads['W2'], grads['b2'] = affine_relu_backward(dh, hidden_cache)
+        grads['W1'], grads['b1'] = _conv_relu_pool_backward(dpooled, conv_cache)
+        for k in ('W1', 'W2', 'W3'):
+            grads[k] += self.reg * self.params[k]
+        return loss, grads
+"""
+
 VARIANTS: list[Variant] = [
     Variant(
         name="FullyConnectedNet(batchnorm): its batchnorm_forward's variance as E[x^2] - E[x]^2",
@@ -145,6 +208,16 @@ VARIANTS: list[Variant] = [
         old="        loss = -np.sum(np.log(probs[np.arange(N), y])) / N\n",
         new=("        log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))\n"
              "        loss = -np.sum(log_probs[np.arange(N), y]) / N\n"),
+    ),
+    Variant(
+        name="ThreeLayerConvNet: a compiled convolution (no complex step), 1e-7 in the softmax, kinks nearby",
+        source=CNN, spec="ThreeLayerConvNet",
+        old=("    def loss(self, X, y=None):\n        W1 = self.params['W1']\n"
+             "        conv_param = {'stride': 1, 'pad': (W1.shape[2] - 1) // 2}\n"
+             "        h, conv_cache = conv_relu_forward(X, W1, self.params['b1'], conv_param)\n"
+             "        raise NotImplementedError(\"the pooling layer comes next\")\n"),
+        new=_CNN_LOSS,
+        also=(("class ThreeLayerConvNet(object):\n", _CONV_RELU_POOL),),
     ),
 ]
 
