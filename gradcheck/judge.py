@@ -23,6 +23,7 @@ from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.remote import RemoteError, RemoteFunction, Worker, WorkerGone
 from gradcheck.specs import all_specs, get_spec
+from gradcheck.stray_imports import stray_import_findings
 
 __all__ = ["judge", "reference_imports"]
 
@@ -82,8 +83,10 @@ def _judge(task: dict[str, Any], worker: Worker) -> dict[str, Any]:
             outcome = again
     _missing_dependency(outcome)
     reply, _ = worker.request("legacy")
+    stray, notes = stray_import_findings(_texts(reply.get("stray")))
+    outcome.notes += notes
     for warning in (legacy.numpy_warning(_texts(reply.get("used"))),
-                    legacy.python2_import_warning(_texts(reply.get("python2")))):
+                    legacy.python2_import_warning(_texts(reply.get("python2"))), stray):
         if warning is not None and any(w["kind"] == warning.kind for w in outcome.warnings):
             outcome.notes.append(warning.message)  # one warning per kind: the rest said as a note
         elif warning is not None:

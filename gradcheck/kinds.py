@@ -84,6 +84,7 @@ class ViolationKind(_Word):
     CONVENTION = "convention"
     LEGACY_NUMPY = "legacy_numpy"
     PYTHON2 = "python2"
+    STRAY_IMPORT = "stray_import"
     DEVICE = "device"
     LOSS_SHAPE = "loss_shape"
 
@@ -130,6 +131,8 @@ _WHY = {
                               "code that calls it with the current convention gets other results",
     ViolationKind.LEGACY_NUMPY: "the code breaks on the NumPy that is installed today",
     ViolationKind.PYTHON2: "the code breaks on Python 3, which every course year since 2018 uses",
+    ViolationKind.STRAY_IMPORT: "the file does not import where that package is missing (a grader's "
+                                "machine, a classmate's), and with it nothing that imports the file",
     ViolationKind.LOSS_SHAPE: "the course's docstring asks for the loss as a single float: code that "
                               "converts it (float(loss), '%f' % loss, an f-string, storing it in an "
                               "array) breaks on the NumPy installed today",

@@ -37,12 +37,13 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Python2SyntaxLoader", "install", "python2_used", "python3_source", "translate"]
+from gradcheck.stray_imports import MISSING, Missing, replace_stray_imports
+
+__all__ = ["Python2SyntaxLoader", "folder_relative", "install", "python2_used", "python3_source", "translate"]
 
 _STATEMENT_ENDS = (tokenize.NEWLINE, tokenize.ENDMARKER)
 _used: dict[str, str] = {}  # file -> the Python 2 it needed
 _roots: list[str] = []  # the student folders whose imports get Python 2 treatment
-_uncached: set[str] = set()  # bytecode paths of translations, never written
 
 
 def python2_used() -> dict[str, str]:
@@ -197,7 +198,7 @@ def translate(text: str) -> tuple[str, list[str]]:
     return source.edited(), found
 
 
-def _relative(path: str) -> str:
+def folder_relative(path: str) -> str:
     """``path`` relative to the student folder holding it (the full path elsewhere)."""
     root = max((r for r in _roots if path.startswith(r + os.sep)), key=len, default=None)
     return os.path.relpath(path, root) if root else path
@@ -205,7 +206,7 @@ def _relative(path: str) -> str:
 
 def _record(path: str, what: str) -> None:
     """Note the Python 2 that the file ``path`` needed (several things: joined)."""
-    key = _relative(path)
+    key = folder_relative(path)
     _used[key] = f"{_used[key]}, {what}" if key in _used and what not in _used[key] else what
 
 
@@ -223,19 +224,26 @@ def python3_source(data: bytes, path: str, error: SyntaxError) -> str:
 
 class Python2SyntaxLoader(importlib.machinery.SourceFileLoader):
     """Compiles a file as written (cached as usual), or from its Python 2 translation when
-    Python 3 cannot (never cached: a cached translation would skip the record)."""
+    Python 3 cannot, and without its stray imports (:mod:`gradcheck.stray_imports`); those
+    two are never cached (a cached one would skip the record)."""
 
-    def source_to_code(self, data: Any, path: Any, *, _optimize: int = -1) -> Any:  # type: ignore[override]
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        data = self.get_data(path)
+        text = importlib.util.decode_source(data)
+        translated = False
         try:
-            return compile(data, path, "exec", dont_inherit=True)
+            tree = ast.parse(text, path)
         except SyntaxError as error:
-            text = python3_source(bytes(data), str(path), error)
-        _uncached.add(importlib.util.cache_from_source(str(path)))
-        return compile(text, path, "exec", dont_inherit=True)
+            text = python3_source(data, path, error)
+            tree, translated = ast.parse(text, path), True
+        if replace_stray_imports(tree, folder_relative(path), text) or translated:
+            return compile(tree, path, "exec", dont_inherit=True)
+        return super().get_code(fullname)
 
-    def set_data(self, path: str, data: bytes, *, _mode: int = 0o666) -> None:  # type: ignore[override]
-        if path not in _uncached:
-            super().set_data(path, data, _mode=_mode)
+    def exec_module(self, module: ModuleType) -> None:
+        module.__dict__[MISSING] = Missing
+        super().exec_module(module)
 
 
 class _Sibling(importlib.abc.Loader):

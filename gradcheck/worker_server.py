@@ -36,6 +36,7 @@ from gradcheck.channel import ChannelError, Codec, read_frame, write_frame
 from gradcheck.contract import user_traceback
 from gradcheck.discover import TargetError, discover, load_target
 from gradcheck.python2_import import python2_used
+from gradcheck.stray_imports import stray_used
 
 __all__ = ["serve", "worker_main"]
 
@@ -339,7 +340,7 @@ def _hazards(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) 
 
 
 def _legacy(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
-    return {"used": dict(legacy.used_aliases()), "python2": python2_used()}
+    return {"used": dict(legacy.used_aliases()), "python2": python2_used(), "stray": stray_used()}
 
 
 _OPERATIONS: dict[str, Callable[[_Server, dict[str, Any], list[np.ndarray]], dict[str, Any]]] = {

@@ -28,7 +28,9 @@ CLASSIFIERS = {
     "svm": ("svm_loss_naive", "svm_loss_vectorized"),
     "softmax": ("softmax_loss_naive", "softmax_loss_vectorized"),
 }
-REGULARISATION = (0.0, 0.0, 0.1, 0.5, 2.0)  # reg = 0 drawn as often as one of the others
+# reg = 0 drawn as often as one of the others; 0.5 first, the value the simplest case takes
+# (hypothesis starts there): a run of a few examples still sees reg > 0
+REGULARISATION = (0.5, 0.0, 0.0, 0.1, 2.0)
 
 
 @st.composite
