@@ -87,6 +87,12 @@ WARNED: list[Warned] = [
         old="        loss -= np.log(probs[y[i]])\n", new=_LOSS_11,
         expect=frozenset({ViolationKind.LOSS_SHAPE}), diagnosis="shape (1, 1)",
     ),
+    Warned(  # the course corpus: three 2022 folders, VS Code's auto-import of a typed `true`
+        name="softmax_loss_vectorized: an editor's auto-import of a package not installed, never used",
+        source=SOFTMAX, spec="softmax_loss_vectorized",
+        old="import numpy as np\n", new="import numpy as np\nfrom sqlalchemy import true\n",
+        expect=frozenset({ViolationKind.STRAY_IMPORT}), diagnosis="from sqlalchemy import true",
+    ),
 ]
 
 VARIANTS: list[Variant] = [
