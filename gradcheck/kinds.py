@@ -85,6 +85,7 @@ class ViolationKind(_Word):
     LEGACY_NUMPY = "legacy_numpy"
     PYTHON2 = "python2"
     STRAY_IMPORT = "stray_import"
+    BROADCAST_GRADIENT = "broadcast_gradient"
     DEVICE = "device"
     LOSS_SHAPE = "loss_shape"
 
@@ -133,6 +134,9 @@ _WHY = {
     ViolationKind.PYTHON2: "the code breaks on Python 3, which every course year since 2018 uses",
     ViolationKind.STRAY_IMPORT: "the file does not import where that package is missing (a grader's "
                                 "machine, a classmate's), and with it nothing that imports the file",
+    ViolationKind.BROADCAST_GRADIENT: "np.testing.assert_allclose, an optimizer that stacks or "
+                                      "flattens gradients, and torch refuse a gradient whose shape "
+                                      "is not its parameter's",
     ViolationKind.LOSS_SHAPE: "the course's docstring asks for the loss as a single float: code that "
                               "converts it (float(loss), '%f' % loss, an f-string, storing it in an "
                               "array) breaks on the NumPy installed today",

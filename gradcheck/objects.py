@@ -318,13 +318,36 @@ def _first_model_call(problem: Problem, calls: _ModelCalls) -> Any:
     problem.violations += [
         Violation(ViolationKind.GRADIENT_TYPE, f"model.loss returned no gradient for {k!r}", k)
         for k in missing]
-    listed = [grads.get(k) if k in grads else np.zeros_like(originals[k]) for k in names]
+    listed = [_broadcastable(problem, k, grads[k], originals[k]) if k in grads
+              else np.zeros_like(originals[k]) for k in names]
     parsed, found = parse_gradients(tuple(listed), [originals[k] for k in names],
                                     list(range(len(names))), names)
     problem.violations += [v for v in found if v.argument not in missing]
     problem.analytic = [None if k in missing else g for k, g in zip(names, parsed)]
     problem.grad_eps = [max(problem.out_eps, dtype_eps(originals[k].dtype)) for k in names]
     return loss
+
+
+def _broadcastable(problem: Problem, name: str, grad: Any, param: np.ndarray) -> Any:
+    """A gradient of the parameter's size in a shape that broadcasts onto it (``db`` of shape
+    ``(H,)`` for ``b`` of ``(1, H)``) as the parameter's shape, with a warning: the course's
+    solver (``w -= lr * dw``) and its notebook check (``rel_error``) broadcast it, so the model
+    trains; other shapes are left to the shape check."""
+    shape = getattr(grad, "shape", None)
+    if not isinstance(grad, np.ndarray) or shape == param.shape or grad.size != param.size:
+        return grad
+    try:
+        fits = np.broadcast_shapes(grad.shape, param.shape) == param.shape
+    except ValueError:
+        return grad
+    if not fits:
+        return grad
+    problem.violations.append(Violation(
+        ViolationKind.BROADCAST_GRADIENT,
+        f"grads[{name!r}] has shape {grad.shape} but model.params[{name!r}] has {param.shape}: the "
+        "course's solver and gradient check broadcast it onto the parameter, so the model trains, "
+        f"but code that compares shapes rejects it (reshape it to model.params[{name!r}].shape)", name))
+    return grad.reshape(param.shape)
 
 
 def _repeat_model(problem: Problem, calls: _ModelCalls, loss: Any) -> None:

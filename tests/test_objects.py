@@ -132,6 +132,30 @@ def test_model_missing_gradient(rng, data):
     assert [v.message for v in report.violations] == ["model.loss returned no gradient for 'b2'"]
 
 
+@pytest.mark.parametrize(("b1_shape", "db1", "verdict"), [
+    ((1, 5), lambda g: g, "warning"),  # db (5,) for b (1, 5): the solver broadcasts it
+    ((5,), lambda g: g.reshape(1, 5), "FAILED"),  # db (1, 5) for b (5,): b -= lr * db fails
+    ((5,), lambda g: g[:4], "FAILED"),
+])
+def test_a_model_gradient_that_broadcasts_onto_its_parameter_is_a_warning(rng, data, b1_shape, db1, verdict):
+    model = TwoLayerNet(rng)
+    model.params["b1"] = model.params["b1"].reshape(b1_shape)
+    plain = model.loss
+
+    def loss(X, y):
+        value, grads = plain(X, y)
+        grads["b1"] = db1(grads["b1"].reshape(-1))
+        return value, grads
+
+    model.loss = loss
+    report = gradcheck.check_model(model, *data)
+    kinds = [v.kind for v in report.violations]
+    if verdict == "warning":
+        assert report.passed and kinds == [ViolationKind.BROADCAST_GRADIENT], str(report)
+    else:
+        assert not report.passed and ViolationKind.GRADIENT_SHAPE in kinds, str(report)
+
+
 def test_model_sample_mode(rng, data):
     report = gradcheck.check_model(TwoLayerNet(rng, bug="reg"), *data, mode="sample", samples=3)
     assert report.failed_gradients == ["W1"]

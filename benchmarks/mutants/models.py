@@ -229,4 +229,11 @@ WARNED: list[Warned] = [
         new="        loss = -np.sum(np.log(probs[np.arange(N), y]), keepdims=True).reshape(1, 1) / N\n",
         expect=frozenset({ViolationKind.LOSS_SHAPE}), diagnosis="shape (1, 1)",
     ),
+    Warned(  # the course corpus: five 2017-2018 models make b of shape (1, H)
+        name="TwoLayerNet: biases of shape (1, H), their gradients of shape (H,) from affine_backward",
+        source=FC_NET, spec="TwoLayerNet",
+        old="        self.params['b1'] = np.zeros(hidden_dim)\n",
+        new="        self.params['b1'] = np.zeros((1, hidden_dim))\n",
+        expect=frozenset({ViolationKind.BROADCAST_GRADIENT}), diagnosis="grads['b1'] has shape (4,)",
+    ),
 ]
