@@ -150,7 +150,7 @@ def load_target(target: str, *, python2: bool = False, python2_imports: bool = F
                 # cs231n/ without __init__.py is a namespace package, imported absolutely
                 sys.path.append(outer)
             if python2_imports:
-                python2_import.install(root, outer)
+                python2_import.install(root, outer, loader=Python2Loader if python2 else None)
             if "." in name and not python2:
                 return importlib.import_module(name)
             path = os.path.abspath(target)

@@ -280,13 +280,15 @@ def _in_roots(path: str | None) -> bool:
 
 class _Finder(importlib.abc.MetaPathFinder):
     """Before the path finder: the student folders' modules through
-    :class:`Python2SyntaxLoader`."""
+    :class:`Python2SyntaxLoader`, or the loader :func:`install` was given."""
+
+    loader: type[importlib.machinery.SourceFileLoader] = Python2SyntaxLoader
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> ModuleSpec | None:
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not _in_roots(spec.origin) or not str(spec.origin).endswith(".py"):
             return None
-        spec.loader = Python2SyntaxLoader(fullname, str(spec.origin))
+        spec.loader = self.loader(fullname, str(spec.origin))
         return spec
 
 
@@ -307,13 +309,26 @@ class _SiblingFinder(importlib.abc.MetaPathFinder):
         return ModuleSpec(fullname, _Sibling(sibling))
 
 
-def install(*roots: str) -> None:
-    """Python 2's imports for the modules under the folders ``roots`` in this process."""
+def install(*roots: str, loader: type[importlib.machinery.SourceFileLoader] | None = None) -> None:
+    """Python 2's imports for the modules under the folders ``roots`` in this process.
+
+    ``loader`` (the loader of Python 2's integer division, :class:`gradcheck.legacy.Python2Loader`)
+    loads every module of the folders from then on, not only the checked file: a model's
+    layers in a sibling module compute shapes with ``/`` too. The folders' modules imported
+    before a change of loader are forgotten, to be imported again with the new one."""
     for root in map(os.path.abspath, roots):
         if root not in _roots and os.path.dirname(root) != root:  # never a whole file system
             _roots.append(root)
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+    finder = next((f for f in sys.meta_path if isinstance(f, _Finder)), None)
+    if finder is None:
+        finder = _Finder()
         machinery = importlib.machinery.PathFinder
         sys.meta_path.insert(sys.meta_path.index(machinery) if machinery in sys.meta_path
-                             else len(sys.meta_path), _Finder())
+                             else len(sys.meta_path), finder)
         sys.meta_path.append(_SiblingFinder())
+    chosen = loader or Python2SyntaxLoader
+    if finder.loader is not chosen:
+        finder.loader = chosen
+        for name, module in list(sys.modules.items()):
+            if _in_roots(getattr(module, "__file__", None)):
+                del sys.modules[name]

@@ -142,3 +142,32 @@ def test_dict_iteritems_runs_as_python2_ran_it(tmp_path, scale, passes):
     else:  # the real bug (a forward twice too large), judged as its course ran it
         assert relu["forward"] == "FAILED"
         assert any("checked under Python 2 semantics" in n for n in relu["notes"])
+
+
+@pytest.mark.parametrize("buggy", [False, True])
+def test_a_model_whose_sibling_layers_divide_as_python2_did(tmp_path, buggy):
+    """The 2016 ThreeLayerConvNets of the course corpus: the model's file is Python 3, but
+    its layers, in the package's layers.py, compute a shape with ``/``. Under Python 2's
+    integer division, applied to every module of the folder, the model runs as its course ran
+    it: right passes with the python2 warning, wrong still fails."""
+    folder = tmp_path / "assignment"
+    shutil.copytree(ASSIGNMENT, folder)
+    layers = folder / "cs231n" / "layers.py"
+    text = layers.read_text()
+    flat = "    out = x.reshape(x.shape[0], -1).dot(w) + b\n"
+    assert text.count(flat) == 1
+    layers.write_text(text.replace(flat, "    out = x.reshape(x.shape[0], x.size / x.shape[0]).dot(w) + b\n"))
+    fc_net = folder / "cs231n" / "classifiers" / "fc_net.py"
+    if buggy:  # the second layer's bias gradient lost
+        net = fc_net.read_text()
+        line = "        dh, grads['W2'], grads['b2'] = affine_backward(dscores, cache2)\n"
+        assert net.count(line) == 1
+        fc_net.write_text(net.replace(line, line + "        grads['b2'] = 0 * grads['b2']\n"))
+    _, layers_found = check_json(tmp_path, fc_net)
+    entry = layers_found["TwoLayerNet"]
+    if buggy:  # the verdict on what the code does as its course ran it, said in a note
+        assert entry["verdict"] == "FAILED" and entry["gradients"]["db2"] == "FAILED", entry
+        assert any(n.startswith("checked under Python 2 semantics") for n in entry["notes"])
+    else:
+        assert entry["verdict"] == "warning", entry
+        assert [w["kind"] for w in entry["warnings"]] == ["python2"], entry
