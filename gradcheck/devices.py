@@ -23,7 +23,9 @@ torch is imported by this module: import it only when a torch layer is checked.
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ _FACTORIES = frozenset({
 # Operations that move a tensor, or copy across devices: no hazard, no mark kept.
 _MOVES = frozenset({"to", "cuda", "type_as", "copy_", "cpu", "new_tensor"})
 _MARK = "_gradcheck_created_at"
+_WRITTEN_CPU = re.compile(r"device\s*=\s*(torch\.device\(\s*)?['\"]cpu['\"]")
 
 
 def resolve_device(device: str) -> str:
@@ -128,13 +131,33 @@ class TensorWatch(TorchFunctionMode):
         if name in ("tensor", "as_tensor") and args and isinstance(args[0], torch.Tensor):
             return  # follows the tensor it was given
         site = None
-        if "device" not in kwargs and out.ndim >= 1:
+        written = "device" in kwargs and self._written_cpu(kwargs["device"])
+        if ("device" not in kwargs or written) and out.ndim >= 1:
             site = self._site()
-            setattr(out, _MARK, (f"torch.{name}", site))
+            setattr(out, _MARK, (f"torch.{name}(device='cpu')" if written else f"torch.{name}", site))
         if (out.is_floating_point() and out.dtype != self.dtype and "dtype" not in kwargs
                 and out.ndim >= 1 and self.dtype is not None):
             site = site or self._site()
             self._record(Hazard("dtype", f"torch.{name}", site, dtype=str(out.dtype).replace("torch.", "")))
+
+    def _written_cpu(self, value: Any) -> bool:
+        """``device='cpu'`` (or ``torch.device("cpu")``) written into the student's line, in a
+        check on the CPU: it works here as a tensor made without ``device=`` does, and
+        fails the same way on cuda (on cuda itself it is a ``fixed_device``)."""
+        try:
+            on_cpu = torch.device(value).type == "cpu" == self.device
+        except (RuntimeError, TypeError):
+            return False
+        return on_cpu and bool(_WRITTEN_CPU.search(self._line()))
+
+    def _line(self) -> str:
+        """The text of the innermost line of the student's file on the stack."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            if os.path.abspath(frame.f_code.co_filename) == self.source:
+                return linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+            frame = frame.f_back  # type: ignore[assignment]
+        return ""
 
     def _combined(self, name: str, args: Any, kwargs: Any) -> list[Any]:
         """Record a marked tensor meeting the inputs' tensors; returns the marked operands
@@ -245,8 +268,8 @@ def _sites(hazards: list[Any], limit: int = 3) -> str:
 def _device_verdict(outcome: Outcome, hazards: list[Any], device: str) -> None:
     if not hazards:
         return
-    text = (f"a tensor created without device=: {_sites(hazards)}. It is made on the CPU "
-            "whatever device the inputs are on")
+    text = (f"a tensor created without device= (or with device='cpu' written into the code): "
+            f"{_sites(hazards)}. It is made on the CPU whatever device the inputs are on")
     if device == "cpu":
         outcome.add_warning(Violation(
             ViolationKind.DEVICE, f"{text}: this passes on the CPU and fails when the course runs on cuda. "

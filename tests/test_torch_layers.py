@@ -138,6 +138,21 @@ def test_watch_passes_tensors_made_on_the_inputs_device():
     assert _hazards(_on_the_inputs_device) == []
 
 
+def _written_cpu(x):
+    a = torch.zeros(x.shape, dtype=x.dtype, device='cpu')
+    a += x
+    b = torch.zeros(x.shape, dtype=x.dtype, device=torch.device("cpu"))
+    b += x
+    c = torch.zeros(x.shape, dtype=x.dtype, device=x.device)  # named like a literal: not one
+    c += x
+
+
+def test_watch_flags_a_device_written_into_the_code_as_a_cpu_tensor():
+    """``device='cpu'`` works on the CPU and fails on cuda, as a tensor made without device=
+    does: the same device warning, named so."""
+    assert _hazards(_written_cpu) == [("device", "torch.zeros(device='cpu')")] * 2
+
+
 def test_watch_records_default_dtype_tensors():
     assert _hazards(lambda x: torch.zeros(x.shape, device=x.device)) == [("dtype", "torch.zeros")]
     assert _hazards(lambda x: torch.zeros(x.shape, device=x.device), dtype=torch.float32) == []
