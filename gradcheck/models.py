@@ -98,6 +98,7 @@ def check_model_class(cls: Any, config: str, options: CheckOptions | None = None
     first = _first_call(built)
     _compare_loss(outcome, built, first)
     _compare_small_batch(outcome, built, config)
+    _compare_test_mode(outcome, built, name)
     unregistered = _unregistered(built, config, first)
     report = check_model(built.model, built.X, built.y, options=opts)
     report.label = outcome.spec
@@ -186,6 +187,43 @@ def _compare_small_batch(outcome: Outcome, built: Built, config: str) -> None:
             f"layers, with your parameters, gives {' or '.join(f'{float(w):.8g}' for w in want)}. "
             "The two agree on the unscaled batch: look at where eps enters your normalisation "
             "(the course divides by np.sqrt(var + eps), eps = 1e-5 unless the param dict gives one).")
+
+
+def _compare_test_mode(outcome: Outcome, built: Built, name: str) -> None:
+    """The scores of ``model.loss(X)`` (test mode: no ``y``) for the last two samples, alone
+    and in the whole batch (the last: a mask drawn again from the same seed covers the first
+    rows alike).
+
+    The course's solver measures accuracy with ``model.loss(X)`` batch by batch: a sample's
+    test-mode scores must not depend on the rest of the batch, which they do when batch norm
+    normalises with the batch's statistics instead of the running averages, or dropout is
+    still on. Made after the gradient check, so that train-mode calls have set the running
+    averages."""
+    if name == "CaptioningRNN" or outcome.forward == "FAILED":
+        return
+    try:
+        results = built.model.loss(built.X, None), built.model.loss(built.X[-2:], None)
+    except Exception as exc:  # the solver's accuracy check would raise the same
+        text = f"{type(exc).__name__}: {exc}".strip()
+        outcome.forward = "FAILED"
+        outcome.forward_message = (f"model.loss(X) in test mode (no y, as the course's solver calls it "
+                                   f"to measure accuracy) raised {text[:300]}")
+        return
+    if not all(isinstance(r, np.ndarray) and np.issubdtype(r.dtype, np.number) for r in results):
+        return  # not scores (a model whose test mode returns something else): not judged here
+    whole, alone = (np.asarray(r, dtype=np.float64) for r in results)
+    if whole.ndim != 2 or alone.shape != (2, whole.shape[1]) or whole.shape[0] < 3:
+        return
+    scale = float(np.max(np.abs(whole[-2:]), initial=0.0))
+    if np.max(np.abs(whole[-2:] - alone)) > 1e-8 * max(scale, 1e-300):
+        outcome.forward = "FAILED"
+        outcome.forward_message = (
+            "in test mode (model.loss(X) without y, as the course's solver calls it to measure "
+            "accuracy) the scores of a sample depend on the rest of the batch: the last two "
+            f"samples score {np.array2string(alone[-1], precision=5)} (the last) alone but "
+            f"{np.array2string(whole[-1], precision=5)} in the batch of {whole.shape[0]}. Test mode "
+            "uses batch norm's running averages and no dropout: is mode 'test' set for every "
+            "layer when y is None?")
 
 
 def _compare_loss(outcome: Outcome, built: Built, first: tuple[Any, Any] | None) -> None:

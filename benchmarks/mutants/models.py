@@ -27,6 +27,19 @@ _DROPOUT_BACKWARD = ("            if drop is not None:\n                dh = dro
 
 MUTANTS: list[Mutant] = [
     Mutant(
+        name="FullyConnectedNet(batchnorm): batch norm left in train mode when y is None (loss(X) "
+             "normalises with the batch's statistics)",
+        source=FC_NET, spec="FullyConnectedNet(batchnorm)",
+        old="            bn_param['mode'] = mode\n", new="            bn_param['mode'] = 'train'\n",
+        expect=frozenset({"forward"}), diagnosis="depend on the rest of the batch",
+    ),
+    Mutant(
+        name="FullyConnectedNet(dropout): dropout left on when y is None",
+        source=FC_NET, spec="FullyConnectedNet(dropout)",
+        old="        self.dropout_param['mode'] = mode\n", new="        self.dropout_param['mode'] = 'train'\n",
+        expect=frozenset({"forward"}), diagnosis="depend on the rest of the batch",
+    ),
+    Mutant(
         name="FullyConnectedNet: no regularisation gradient on the last layer",
         source=FC_NET, spec="FullyConnectedNet(plain)",
         old=_REG_LOOP,
