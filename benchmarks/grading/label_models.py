@@ -121,18 +121,20 @@ def _torch_loss(name: str, config: str, params: dict[str, torch.Tensor], X: np.n
     h = torch.tensor(X)
     if name == "ThreeLayerConvNet":
         w = params["W1"]
-        h = F.max_pool2d(F.relu(F.conv2d(h, w, params["b1"], padding=(w.shape[2] - 1) // 2)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, w, params["b1"].reshape(-1), padding=(w.shape[2] - 1) // 2)), 2)
         h = F.relu(h.reshape(len(X), -1) @ params["W2"] + params["b2"])
         scores, weights = h @ params["W3"] + params["b3"], ["W1", "W2", "W3"]
     else:
         layers = sum(1 for k in params if k[0] == "W" and k[1:].isdigit())
         for i in range(1, layers):
             h = h.reshape(len(X), -1) @ params[f"W{i}"] + params[f"b{i}"]
+            # torch's norms take gamma and beta as (D,) vectors; students make them (D,) or (1, D)
+            if config.startswith(("batchnorm", "layernorm")):
+                gamma, beta = params[f"gamma{i}"].reshape(-1), params[f"beta{i}"].reshape(-1)
             if config.startswith("batchnorm"):
-                h = F.batch_norm(h, None, None, params[f"gamma{i}"], params[f"beta{i}"], training=True,
-                                 eps=1e-5)
+                h = F.batch_norm(h, None, None, gamma, beta, training=True, eps=1e-5)
             elif config.startswith("layernorm"):
-                h = F.layer_norm(h, h.shape[1:], params[f"gamma{i}"], params[f"beta{i}"], eps=1e-5)
+                h = F.layer_norm(h, h.shape[1:], gamma, beta, eps=1e-5)
             h = F.relu(h)
         scores = h @ params[f"W{layers}"] + params[f"b{layers}"]
         weights = [f"W{i}" for i in range(1, layers + 1)]
@@ -178,6 +180,16 @@ def _numeric(model: Any, X: np.ndarray, y: np.ndarray, h: float = 1e-5) -> dict[
     return grads
 
 
+def _broadcasts_onto(got: np.ndarray, expected: np.ndarray) -> bool:
+    """A gradient of the parameter's size whose shape broadcasts onto the parameter's: ``db``
+    of shape (H,) for ``b`` of (1, H) trains under the course's solver (``w -= lr * dw``) and
+    passes its notebook check (``rel_error`` broadcasts)."""
+    try:
+        return got.size == expected.size and np.broadcast_shapes(got.shape, expected.shape) == expected.shape
+    except ValueError:
+        return False
+
+
 def _gradient_culprits(grads: Any, want: dict[str, np.ndarray]) -> tuple[list[str], dict[str, float]]:
     culprits, errors = [], {}
     for key, expected in want.items():
@@ -186,6 +198,8 @@ def _gradient_culprits(grads: Any, want: dict[str, np.ndarray]) -> tuple[list[st
             got = np.asarray(got, dtype=np.float64)
         except (TypeError, ValueError):
             got = None
+        if got is not None and got.shape != expected.shape and _broadcasts_onto(got, expected):
+            got = got.reshape(expected.shape)  # as the course's solver and rel_error apply it
         if got is None or got.shape != expected.shape:
             culprits.append(f"d{key}")
             continue
