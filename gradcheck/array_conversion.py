@@ -53,6 +53,10 @@ class ArrayLibrary:
         """A copy of ``array`` as the library's array on the device."""
         raise NotImplementedError
 
+    def device_of(self, value: Any) -> Any:
+        """The device of the library's array ``value``, as ``device`` names devices."""
+        raise NotImplementedError
+
     def to_numpy(self, value: Any) -> np.ndarray:
         """A numpy copy (on the host) of the library's array ``value``."""
         raise NotImplementedError

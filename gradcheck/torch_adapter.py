@@ -12,8 +12,9 @@ tolerances in a float64 check. Complex inputs are refused with a reason: the com
 does not pass through torch, so the numeric method falls back to central differences and
 Richardson extrapolation.
 
-``check_torch(MyFunction.apply, x, w)`` is one case of it: the pair is the function's
-forward and torch's autograd through its own ``backward``. :func:`numpy_model` does the
+``gradcheck.check_torch(MyFunction.apply, x, w)`` is one case of it (see
+:mod:`gradcheck.array_api`): the pair is :func:`autograd_pair`, the function's forward and
+torch's autograd through its own ``backward``. :func:`numpy_model` does the
 same for a model (``model.params`` of tensors, ``model.loss(X, y) -> (loss, grads)``, the
 EECS 498/598 ``TwoLayerNet`` ... ``DeepConvNet``): the checker and the channel to the
 worker see a :class:`NumpyModel`, whose ``params`` and ``loss`` are numpy arrays. torch is
@@ -31,10 +32,8 @@ import numpy as np
 
 from gradcheck import array_conversion
 from gradcheck.array_conversion import ArrayLibrary, Conversion, dtype_of
-from gradcheck.report import Report
 
-__all__ = ["COMPLEX_REFUSED", "NumpyModel", "TorchLibrary", "autograd_pair", "check_torch", "numpy_model",
-           "numpy_pair"]
+__all__ = ["COMPLEX_REFUSED", "NumpyModel", "TorchLibrary", "autograd_pair", "numpy_model", "numpy_pair"]
 
 COMPLEX_REFUSED = ("torch code is checked by finite differences: the complex step does not "
                    "pass through torch operations")
@@ -69,6 +68,9 @@ class TorchLibrary(ArrayLibrary):
 
     def copied(self, array: np.ndarray) -> Any:
         return self.torch.tensor(array, device=self.device)
+
+    def device_of(self, value: Any) -> Any:
+        return "cpu" if value.device.type == "cpu" else str(value.device)
 
     def to_numpy(self, value: Any) -> np.ndarray:
         return np.array(value.detach().cpu().resolve_conj().numpy())
@@ -176,38 +178,3 @@ def autograd_pair(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[
         return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt))
 
     return forward, backward
-
-
-def check_torch(fn: Callable[..., Any], *inputs: np.ndarray, **options: Any) -> Report:
-    """Check ``fn(*tensors) -> tensor or tuple of tensors`` on numpy ``inputs``.
-
-    Floating-point inputs become tensors that require gradients; the gradients torch's
-    autograd computes through ``fn``'s own ``backward`` are checked against numerical
-    derivatives of its forward. Options are those of :func:`gradcheck.check_layer`.
-    """
-    from gradcheck.check import check_layer
-
-    owner = getattr(fn, "__self__", None)
-    label = str(getattr(owner, "__name__", None) or getattr(fn, "__name__", "torch_function"))
-    forward_t, backward_t = autograd_pair(fn)
-    forward, backward = numpy_pair(forward_t, backward_t)
-    assert backward is not None
-    forward.__name__ = label
-    forward.__signature__ = _signature(fn, len(inputs))  # type: ignore[attr-defined]
-    return check_layer(forward, backward, *inputs, **options)
-
-
-def _signature(fn: Callable[..., Any], n: int) -> inspect.Signature:
-    """Argument names of the function's forward (without ``ctx`` for autograd Functions)."""
-    owner = getattr(fn, "__self__", None)
-    target = getattr(owner, "forward", fn) if isinstance(owner, type) else fn
-    try:
-        names = [p.name for p in inspect.signature(target).parameters.values()
-                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        names = []
-    if isinstance(owner, type) and names and names[0] == "ctx":
-        names = names[1:]
-    names = (names + [f"arg{i}" for i in range(len(names), n)])[:n]
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    return inspect.Signature([inspect.Parameter(name, kind) for name in names])
