@@ -27,7 +27,8 @@ from typing import Any
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 
-__all__ = ["LIBRARIES", "array_library", "array_pair", "check_array_match", "find_array_layers"]
+__all__ = ["LIBRARIES", "array_library", "array_pair", "check_array_match", "computes_with",
+           "find_array_layers"]
 
 # Array libraries a student's file may compute with (import name). NumPy files keep the
 # numpy path, torch files the torch one (gradcheck.torch_layers).
@@ -38,20 +39,26 @@ PairMaker = Callable[[], "tuple[Any, Any] | str"]
 
 def array_library(module: ModuleType) -> str | None:
     """The library of :data:`LIBRARIES` the module computes with, or ``None``."""
-    aliases = {name: value.__name__.split(".")[0] for name, value in vars(module).items()
-               if isinstance(value, ModuleType) and value.__name__.split(".")[0] in LIBRARIES}
-    if not aliases:
-        return None
-    library = sorted(set(aliases.values()))[0]
+    return next((library for library in LIBRARIES if computes_with(module, library)), None)
+
+
+def computes_with(module: ModuleType, library: str) -> bool:
+    """Whether the module computes with ``library`` (an import name) rather than NumPy: it
+    imports the library and not numpy, or uses it (``torch.``, ``xp.`` for ``import
+    array_api_strict as xp``) more often than ``np.`` in its source."""
     roots = {v.__name__.split(".")[0] for v in vars(module).values() if isinstance(v, ModuleType)}
+    if library not in roots:
+        return False
     if "numpy" not in roots:
-        return library
+        return True
     try:
         source = inspect.getsource(module)
     except (OSError, TypeError):
-        return None
-    used = sum(source.count(f"{alias}.") for alias, root in aliases.items() if root == library)
-    return library if used > source.count("np.") + source.count("numpy.") else None
+        return False
+    aliases = {library} | {name for name, value in vars(module).items()
+                           if isinstance(value, ModuleType) and value.__name__ == library}
+    used = sum(source.count(f"{alias}.") for alias in aliases)
+    return used > source.count("np.") + source.count("numpy.")
 
 
 def find_array_layers(module: ModuleType, matches: list[Any]) -> tuple[list[Any], list[str]]:

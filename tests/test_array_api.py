@@ -22,15 +22,13 @@ pytest.importorskip("array_api_compat")
 from gradcheck.array_api import LibraryUnusable, NamespaceLibrary, open_library  # noqa: E402
 from gradcheck.array_conversion import numpy_pair  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
-CORRECT = os.path.join(EXAMPLES, "array_api_layers_correct.py")
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 BUGGY = os.path.join(EXAMPLES, "array_api_layers_buggy.py")
 
 
 @pytest.fixture(scope="module")
 def correct():
-    return load_target(CORRECT)
+    return load_target(os.path.join(EXAMPLES, "array_api_layers_correct.py"))
 
 
 @pytest.fixture(scope="module")
