@@ -2,8 +2,12 @@
 here: the standard's strict implementation, with fake devices): the Python API, both
 directions, and the command line on a file that imports it."""
 
+import contextlib
+import io
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 import types
@@ -252,6 +256,18 @@ def test_cupy_without_a_gpu_is_a_one_line_verdict(tmp_path, capsys):
     assert ("not checked: cupy cannot make an array here (CUDARuntimeError: cudaErrorNoDevice: no "
             "CUDA-capable device is detected); CuPy needs an NVIDIA GPU with CUDA") in out
     assert "Traceback" not in out
+
+
+def test_readme_example_prints_what_the_readme_shows():
+    text = pathlib.Path(EXAMPLES).parent.joinpath("README.md").read_text()
+    section = text[text.index("## Array API code"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shown = re.search(r"prints .*?\n\n```\n(.*?)```", section, re.S).group(1).splitlines()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    # round-off of passing gradients may differ in the last digits between BLAS builds
+    assert [line.split()[:6] for line in out.getvalue().splitlines()] == [line.split()[:6] for line in shown]
 
 
 def test_import_gradcheck_imports_no_array_library():
