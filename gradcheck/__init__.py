@@ -8,6 +8,7 @@
 True
 """
 
+from gradcheck.array_api import check_array_api, check_torch
 from gradcheck.check import (
     assert_gradients,
     assert_loss_gradients,
@@ -19,7 +20,6 @@ from gradcheck.objects import check_model, check_object
 from gradcheck.options import CheckOptions
 from gradcheck.report import GradcheckWarning, GradientMismatch, GradientResult, Report
 from gradcheck.testing import LayerMismatch, check_like
-from gradcheck.torch_adapter import check_torch
 
 __all__ = [
     "CheckOptions",
@@ -31,6 +31,7 @@ __all__ = [
     "Violation",
     "assert_gradients",
     "assert_loss_gradients",
+    "check_array_api",
     "check_layer",
     "check_like",
     "check_loss",

@@ -299,8 +299,10 @@ def _check_paths(
     if not found and not not_imported:
         return _usage_error(no_layers_message(args.paths, [c for _, c in candidates], wanted)), [], []
     if not args.quiet:
+        libraries = sorted({match.config for _, match in found if match.kind == "array_api"})
+        through = f" (written for {', '.join(libraries)}: checked through it)" if libraries else ""
         out.write(
-            f"gradcheck: {_plural(len(found), 'layer')} in {', '.join(args.paths)}, {args.examples} "
+            f"gradcheck: {_plural(len(found), 'layer')} in {', '.join(args.paths)}{through}, {args.examples} "
             f"generated cases each (method {args.method}, mode {args.mode}, geometry "
             f"{args.geometry}, seed {args.seed}, timeout {args.timeout:g} s)\n\n"
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from gradcheck.array_layers import find_array_layers
 from gradcheck.models import find_models
 from gradcheck.packages import missing_dependency
 from gradcheck.specs import all_specs
@@ -35,7 +36,8 @@ class Match:
     (the class ``forward`` built with the configuration ``config``; ``spec`` is the
     class name plus the configuration), or ``"torch"`` (a layer in torch tensors: ``spec``
     is the label it is reported under, the class name for the course's classes,
-    ``forward``/``backward`` name functions or ``Class.method``, ``config`` is the spec).
+    ``forward``/``backward`` name functions or ``Class.method``, ``config`` is the spec),
+    or ``"array_api"`` (a layer written for an array API library: ``config`` names it).
     """
 
     spec: str
@@ -232,6 +234,8 @@ def discover(module: ModuleType, target: str | None = None) -> Discovery:
     found.matches += agreements(found.matches)
     found.matches += find_models(module)
     found.matches = find_torch_layers(module, found.matches)
+    found.matches, skipped = find_array_layers(module, found.matches)
+    found.skipped += skipped
     return found
 
 

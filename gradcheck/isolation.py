@@ -242,15 +242,15 @@ def _receive(receiver: Any, proc: Any, timeout: float) -> tuple[dict[str, Any] |
 
 def _reported_kind(match_kind: str) -> str:
     """What an outcome of a match of ``match_kind`` is, as JSON says it: a torch layer is a
-    ``layer``, a torch model a ``model``."""
-    return {"torch": "layer", "torch_model": "model"}.get(match_kind, match_kind)
+    ``layer`` (so is a layer of an array API library), a torch model a ``model``."""
+    return {"torch": "layer", "torch_model": "model", "array_api": "layer"}.get(match_kind, match_kind)
 
 
 def unfinished(spec: str, functions: tuple[str, str | None], kind: str, config: str,
                reason: str) -> Outcome:
     """A check that ended without a verdict (its process died, timed out, broke the
     channel): the reason, and ``-`` for every gradient of the layer's spec."""
-    named = {"layer": spec, "torch": config}.get(kind)
+    named = {"layer": spec, "torch": config, "array_api": spec}.get(kind)
     outcome = Outcome(spec=spec, functions=functions, kind=_reported_kind(kind))
     outcome.gradients = {name: "-" for name in (get_spec(named).wrt if named else ())}
     outcome.forward, outcome.error = "-", reason

@@ -114,7 +114,7 @@ def _validated(data: Any, target: str) -> Discovery:
     except (TypeError, KeyError, ValueError):
         return Discovery(target)
     specs = {spec.name for spec in all_specs()}
-    kinds = {"layer", "agreement", "model", "torch", "torch_model", "reference"}
+    kinds = {"layer", "agreement", "model", "torch", "torch_model", "array_api", "reference"}
 
     def known(m: Match) -> bool:
         texts = all(isinstance(v, str) for v in (m.spec, m.forward, m.kind, m.config))
@@ -204,6 +204,24 @@ def _check_torch_model(task: dict[str, Any], module: Any, worker: Worker, option
     return check_torch_model(module, task["forward"], task["config"], options, make_model=make_model)
 
 
+def _check_array_api(task: dict[str, Any], module: Any, worker: Worker, options: CheckOptions) -> Outcome:
+    from gradcheck.array_layers import check_array_match
+
+    def make_pair() -> tuple[Any, Any] | str:
+        reply, pair = worker.request("array_pair", module=module, forward=task["forward"],
+                                     backward=task.get("backward"), library=task["config"])
+        if "unusable" in reply:
+            return str(reply["unusable"])[:2000]
+        forward, backward = pair
+        for fn, role in ((forward, "forward" if backward is not None else "data"), (backward, "data")):
+            if isinstance(fn, RemoteFunction):
+                fn.role = role
+        return forward, backward
+
+    return check_array_match(module, task["spec"], task["forward"], task.get("backward"), task["config"],
+                             options, make_pair=make_pair)
+
+
 class _RemoteWatch:
     """The worker's record of the tensors a torch layer made (see :mod:`gradcheck.devices`)."""
 
@@ -223,7 +241,7 @@ class _RemoteWatch:
 
 _CHECKS: dict[str | None, Callable[[dict[str, Any], Any, Worker, CheckOptions], Outcome]] = {
     "layer": _check_layer, "agreement": _check_agreement, "model": _check_model, "torch": _check_torch,
-    "torch_model": _check_torch_model,
+    "torch_model": _check_torch_model, "array_api": _check_array_api,
 }
 
 

@@ -26,10 +26,11 @@ _SKIP_DIRS = {"__pycache__", "build", "dist", "datasets", "site-packages", "node
 _PIP_NAMES = {"past": "future", "builtins": "future", "future": "future", "cv2": "opencv-python",
               "PIL": "Pillow", "sklearn": "scikit-learn", "skimage": "scikit-image",
               "yaml": "PyYAML", "imageio": "imageio"}
-# Packages gradcheck does not check code of, with the reason.
-_UNSUPPORTED = {"cupy": "gradcheck does not check CuPy code: CuPy needs an NVIDIA GPU with CUDA, and "
-                        "gradcheck is built and tested where there is none (NumPy and torch code is "
-                        "checked, torch on cuda too)"}
+# Packages whose install takes more than pip install NAME, with how.
+_INSTALL = {"cupy": "pip install cupy-cuda12x (or cupy-cuda11x, for the CUDA installed: CuPy needs an NVIDIA "
+                    "GPU with CUDA; see https://docs.cupy.dev/en/stable/install.html)",
+            "array_api_strict": "pip install 'gradcheck[arrays]'",
+            "array_api_compat": "pip install 'gradcheck[arrays]'"}
 _EXTENSIONS = ("im2col_cython",)
 _BUILD = ("build it: cd cs231n && python setup.py build_ext --inplace; it needs Cython, and Cython 3 "
           "needs '# cython: language_level=2' as the first line of im2col_cython.pyx, as the "
@@ -68,9 +69,7 @@ def missing_dependency(text: str) -> str | None:
         return None
     module = found.group(1)
     top = module.split(".")[0]
-    if top in _UNSUPPORTED:
-        return f"your code imports {module}, which is not installed here; {_UNSUPPORTED[top]}"
     if top in ("cs231n",) or re.search(rf"from \.+{re.escape(top)}|import \.+{re.escape(top)}", text):
         return None  # the student's own package: a missing file, not a missing install
     return (f"your code imports {module}, which is not installed here: "
-            f"pip install {_PIP_NAMES.get(top, top)}")
+            f"{_INSTALL.get(top) or 'pip install ' + _PIP_NAMES.get(top, top)}")

@@ -1,17 +1,20 @@
 """Optional: torch code checked with the numpy machinery, through one adapter.
 
 The checker works on numpy arrays. :func:`numpy_pair` turns a forward/backward pair (or a
-loss) written for torch tensors into one on numpy arrays: each floating or integer array
-becomes a tensor on the chosen device (on the CPU, sharing memory, so that a write into an
-input or into ``dout`` is seen by the contract checks as it would be in numpy; elsewhere
-copied back after the call), dict arguments (``bn_param``) get tensors for arrays and
-their updates copied back as arrays, and results come back as numpy arrays in the check's
-dtype, so that a float32 intermediate is judged at float64 tolerances in a float64 check.
-Complex inputs are refused with a reason: the complex step does not pass through torch,
-so the numeric method falls back to central differences and Richardson extrapolation.
+loss) written for torch tensors into one on numpy arrays, through the conversion every
+array library shares (:mod:`gradcheck.array_conversion`) with :class:`TorchLibrary`: each
+floating or integer array becomes a tensor on the chosen device (on the CPU, sharing
+memory, so that a write into an input or into ``dout`` is seen by the contract checks as
+it would be in numpy; elsewhere copied back after the call), dict arguments (``bn_param``)
+get tensors for arrays and their updates copied back as arrays, and results come back as
+numpy arrays in the check's dtype, so that a float32 intermediate is judged at float64
+tolerances in a float64 check. Complex inputs are refused with a reason: the complex step
+does not pass through torch, so the numeric method falls back to central differences and
+Richardson extrapolation.
 
-``check_torch(MyFunction.apply, x, w)`` is one case of it: the pair is the function's
-forward and torch's autograd through its own ``backward``. :func:`numpy_model` does the
+``gradcheck.check_torch(MyFunction.apply, x, w)`` is one case of it (see
+:mod:`gradcheck.array_api`): the pair is :func:`autograd_pair`, the function's forward and
+torch's autograd through its own ``backward``. :func:`numpy_model` does the
 same for a model (``model.params`` of tensors, ``model.loss(X, y) -> (loss, grads)``, the
 EECS 498/598 ``TwoLayerNet`` ... ``DeepConvNet``): the checker and the channel to the
 worker see a :class:`NumpyModel`, whose ``params`` and ``loss`` are numpy arrays. torch is
@@ -21,16 +24,16 @@ imported only when this module's functions are called.
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gradcheck.report import Report
+from gradcheck import array_conversion
+from gradcheck.array_conversion import ArrayLibrary, Conversion, dtype_of
 
-__all__ = ["NumpyModel", "autograd_pair", "check_torch", "numpy_model", "numpy_pair"]
+__all__ = ["COMPLEX_REFUSED", "NumpyModel", "TorchLibrary", "autograd_pair", "numpy_model", "numpy_pair"]
 
 COMPLEX_REFUSED = ("torch code is checked by finite differences: the complex step does not "
                    "pass through torch operations")
@@ -45,62 +48,32 @@ def _torch() -> Any:
     return torch
 
 
-class _Conversion:
-    """numpy arrays in, tensors to the user's code, numpy arrays (in ``dtype``) back."""
+class TorchLibrary(ArrayLibrary):
+    """torch tensors on ``device``: on the CPU sharing memory with the checker's arrays
+    (``torch.from_numpy``), elsewhere copies; complex inputs refused
+    (:data:`COMPLEX_REFUSED`)."""
 
-    def __init__(self, device: str) -> None:
+    name = "torch"
+    complex_refused = COMPLEX_REFUSED
+
+    def __init__(self, device: str = "cpu") -> None:
         self.torch = _torch()
         self.device = device
-        self.written: list[tuple[np.ndarray, Any]] = []  # copies to bring back (not on the CPU)
 
-    def tensor(self, value: Any) -> Any:
-        torch = self.torch
-        if isinstance(value, np.ndarray):
-            if np.iscomplexobj(value):
-                raise TypeError(COMPLEX_REFUSED)
-            if value.dtype.kind not in "fiub":
-                return value
-            if self.device == "cpu" and value.flags.writeable and all(s >= 0 for s in value.strides):
-                return torch.from_numpy(value)
-            t = torch.tensor(np.ascontiguousarray(value), device=self.device)
-            if value.flags.writeable:
-                self.written.append((value, t))
-            return t
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, np.floating):
-            return float(value)
-        if isinstance(value, dict):
-            return {k: self.tensor(v) if isinstance(v, np.ndarray) else v for k, v in value.items()}
-        if isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
-            return type(value)(self.tensor(v) for v in value)
-        return value
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, self.torch.Tensor)
 
-    def bring_back(self, given: list[Any], handed: list[Any], before: list[Any]) -> None:
-        """Writes into tensors off the CPU, and what the code stored in dict arguments
-        (``before`` holds each handed dict's values as they were handed)."""
-        for array, t in self.written:
-            np.copyto(array, t.detach().cpu().numpy())
-        self.written.clear()
-        for mine, theirs, then in zip(given, handed, before):
-            if isinstance(mine, dict) and isinstance(theirs, dict) and then is not None:
-                for key, value in theirs.items():
-                    if key not in then or value is not then[key]:
-                        mine[key] = self.array(value, None)
+    def shared(self, array: np.ndarray) -> Any:
+        return self.torch.from_numpy(array) if self.device == "cpu" else None
 
-    def array(self, value: Any, dtype: Any) -> Any:
-        torch = self.torch
-        if isinstance(value, torch.Tensor):
-            out = value.detach().cpu().resolve_conj().numpy().copy()
-            if dtype is not None and out.dtype.kind == "f" and out.dtype != dtype:
-                out = out.astype(dtype)
-            return out
-        return value
+    def copied(self, array: np.ndarray) -> Any:
+        return self.torch.tensor(array, device=self.device)
 
+    def device_of(self, value: Any) -> Any:
+        return "cpu" if value.device.type == "cpu" else str(value.device)
 
-def _dtype_of(args: tuple[Any, ...]) -> Any:
-    floats = [a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
-    return np.result_type(*floats) if floats else None
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return np.array(value.detach().cpu().resolve_conj().numpy())
 
 
 def numpy_pair(
@@ -117,33 +90,7 @@ def numpy_pair(
     function mode entered around every call (:class:`gradcheck.devices.TensorWatch`).
     ``label`` names the functions (``Linear``: ``Linear.forward``/``Linear.backward``).
     """
-
-    def call(fn: Callable[..., Any], args: tuple[Any, ...], outputs: slice) -> Any:
-        conversion = _Conversion(device)
-        handed = [conversion.tensor(a) for a in args]
-        before = [dict(h) if isinstance(h, dict) else None for h in handed]
-        with watch if watch is not None else contextlib.nullcontext():
-            result = fn(*handed)
-        conversion.bring_back(list(args), handed, before)
-        dtype = _dtype_of(args)
-        if isinstance(result, (tuple, list)):
-            items = list(result)
-            items[outputs] = [conversion.array(v, dtype) for v in items[outputs]]
-            return tuple(items)
-        return conversion.array(result, dtype)
-
-    def forward_np(*args: Any) -> Any:
-        return call(forward, args, slice(None) if backward is None else slice(0, -1))
-
-    _name(forward_np, forward, label, "forward")
-    if backward is None:
-        return forward_np, None
-
-    def backward_np(*args: Any) -> Any:
-        return call(backward, args, slice(None))
-
-    _name(backward_np, backward, label, "backward")
-    return forward_np, backward_np
+    return array_conversion.numpy_pair(forward, backward, TorchLibrary(device), watch=watch, label=label)
 
 
 class NumpyModel:
@@ -159,19 +106,19 @@ class NumpyModel:
             if watch is not None:
                 for key, value in params.items():
                     watch.kept(f"model.params[{key!r}]", value)
-            conversion = _Conversion(device)
+            conversion = Conversion(TorchLibrary(device))
             params = {key: conversion.array(value, None) for key, value in params.items()}
         self.params: Any = params
 
     def loss(self, X: Any, y: Any = None) -> Any:
-        conversion = _Conversion(self.device)
+        conversion = Conversion(TorchLibrary(self.device))
         tensors = self.model.params
         for key, value in self.params.items():
             if isinstance(value, np.ndarray):  # a copy: what the model writes into it stays its own
-                tensors[key] = conversion.tensor(np.array(value))
+                tensors[key] = conversion.handed(np.array(value))
         with self.watch if self.watch is not None else contextlib.nullcontext():
-            result = self.model.loss(conversion.tensor(X), conversion.tensor(y))
-        return _arrays(conversion, result, _dtype_of((X,)))
+            result = self.model.loss(conversion.handed(X), conversion.handed(y))
+        return conversion.arrays(result, dtype_of((X,)))
 
     def gradcheck_loss_at(self, values: dict[str, Any], X: Any, y: Any = None) -> Any:
         """:meth:`loss` with the parameters in ``values`` in place of ``params`` (which stay
@@ -182,15 +129,6 @@ class NumpyModel:
             return self.loss(X, y)
         finally:
             self.params = kept
-
-
-def _arrays(conversion: _Conversion, value: Any, dtype: Any) -> Any:
-    """``value`` with every tensor in it (in tuples, lists, dicts) an array in ``dtype``."""
-    if isinstance(value, (tuple, list)):
-        return type(value)(_arrays(conversion, v, dtype) for v in value)
-    if isinstance(value, dict):
-        return {k: _arrays(conversion, v, dtype) for k, v in value.items()}
-    return conversion.array(value, dtype)
 
 
 def numpy_model(cls: type, *, device: str = "cpu", seed: int = 0,
@@ -220,12 +158,6 @@ def numpy_model(cls: type, *, device: str = "cpu", seed: int = 0,
     return make
 
 
-def _name(wrapper: Callable[..., Any], fn: Callable[..., Any], label: str | None, role: str) -> None:
-    functools.update_wrapper(wrapper, fn)
-    name = getattr(fn, "__name__", role)
-    wrapper.__name__ = f"{label}.{name}" if label else name
-
-
 def autograd_pair(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``fn(*tensors) -> tensor(s)`` (an autograd Function's ``apply``) as a pair on tensors:
     the forward keeps the graph in its cache, the backward is torch's autograd through it."""
@@ -246,38 +178,3 @@ def autograd_pair(fn: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[
         return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt))
 
     return forward, backward
-
-
-def check_torch(fn: Callable[..., Any], *inputs: np.ndarray, **options: Any) -> Report:
-    """Check ``fn(*tensors) -> tensor or tuple of tensors`` on numpy ``inputs``.
-
-    Floating-point inputs become tensors that require gradients; the gradients torch's
-    autograd computes through ``fn``'s own ``backward`` are checked against numerical
-    derivatives of its forward. Options are those of :func:`gradcheck.check_layer`.
-    """
-    from gradcheck.check import check_layer
-
-    owner = getattr(fn, "__self__", None)
-    label = str(getattr(owner, "__name__", None) or getattr(fn, "__name__", "torch_function"))
-    forward_t, backward_t = autograd_pair(fn)
-    forward, backward = numpy_pair(forward_t, backward_t)
-    assert backward is not None
-    forward.__name__ = label
-    forward.__signature__ = _signature(fn, len(inputs))  # type: ignore[attr-defined]
-    return check_layer(forward, backward, *inputs, **options)
-
-
-def _signature(fn: Callable[..., Any], n: int) -> inspect.Signature:
-    """Argument names of the function's forward (without ``ctx`` for autograd Functions)."""
-    owner = getattr(fn, "__self__", None)
-    target = getattr(owner, "forward", fn) if isinstance(owner, type) else fn
-    try:
-        names = [p.name for p in inspect.signature(target).parameters.values()
-                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        names = []
-    if isinstance(owner, type) and names and names[0] == "ctx":
-        names = names[1:]
-    names = (names + [f"arg{i}" for i in range(len(names), n)])[:n]
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    return inspect.Signature([inspect.Parameter(name, kind) for name in names])

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from gradcheck.array_layers import computes_with
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
 from gradcheck.specs.eecs498 import CLASS_LAYERS, COURSE_CODE, course_spec
@@ -32,16 +33,7 @@ __all__ = ["check_torch_match", "find_torch_layers", "is_torch_module"]
 def is_torch_module(module: ModuleType) -> bool:
     """Whether the module computes with torch: it imports torch and not numpy, or uses
     ``torch.`` more often than ``np.`` in its source."""
-    roots = {v.__name__.split(".")[0] for v in vars(module).values() if isinstance(v, ModuleType)}
-    if "torch" not in roots:
-        return False
-    if "numpy" not in roots:
-        return True
-    try:
-        source = inspect.getsource(module)
-    except (OSError, TypeError):
-        return False
-    return source.count("torch.") > source.count("np.") + source.count("numpy.")
+    return computes_with(module, "torch")
 
 
 def find_torch_layers(module: ModuleType, matches: list[Any]) -> list[Any]:

@@ -334,6 +334,22 @@ def _torch_model(server: _Server, header: dict[str, Any], arrays: list[np.ndarra
     return {"value": {"t": [server.keep(make), server.keep(watch)]}}
 
 
+def _array_pair(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
+    """The module's functions as functions on numpy arrays, computing with the array
+    library it was written for; or why that library cannot be used here."""
+    from gradcheck.array_api import LibraryUnusable
+    from gradcheck.array_layers import array_pair
+
+    module = server.codec.decode(header["module"], arrays)
+    backward = header.get("backward")
+    try:
+        pair = array_pair(module, str(header["forward"]), str(backward) if backward else None,
+                          str(header["library"]))
+    except (LibraryUnusable, ImportError) as exc:
+        return {"unusable": str(exc)}
+    return {"value": {"t": [server.keep(pair[0]), None if pair[1] is None else server.keep(pair[1])]}}
+
+
 def _hazards(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -> dict[str, Any]:
     watch = server.codec.decode(header["watch"], arrays)
     return {"hazards": [[h.kind, h.function, h.created, h.used, h.dtype, h.device] for h in watch.hazards]}
@@ -346,7 +362,7 @@ def _legacy(server: _Server, header: dict[str, Any], arrays: list[np.ndarray]) -
 _OPERATIONS: dict[str, Callable[[_Server, dict[str, Any], list[np.ndarray]], dict[str, Any]]] = {
     "load": _load, "discover": _discover, "call": _call, "call_many": _call_many, "getattr": _getattr,
     "setattr": _setattr, "torch_pair": _torch_pair, "torch_model": _torch_model, "hazards": _hazards,
-    "legacy": _legacy,
+    "array_pair": _array_pair, "legacy": _legacy,
 }
 
 

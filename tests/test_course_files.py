@@ -175,7 +175,11 @@ def test_missing_third_party_package_is_one_line_in_a_directory(tmp_path, packag
 def test_missing_dependency_lines():
     assert "pip install future" in missing_dependency("No module named 'past'")
     assert "pip install matplotlib" in missing_dependency("No module named 'matplotlib.pyplot'")
-    assert "gradcheck does not check CuPy code" in missing_dependency("No module named 'cupy'")
+    assert missing_dependency("No module named 'cupy'") == (
+        "your code imports cupy, which is not installed here: pip install cupy-cuda12x (or cupy-cuda11x, "
+        "for the CUDA installed: CuPy needs an NVIDIA GPU with CUDA; see "
+        "https://docs.cupy.dev/en/stable/install.html)")
+    assert "pip install 'gradcheck[arrays]'" in missing_dependency("No module named 'array_api_strict'")
     assert "im2col_cython" in missing_dependency("No module named 'cs231n.im2col_cython'")
     # fast_layers.py imports these from the extension inside a try: a NameError when unbuilt
     assert "im2col_cython" in missing_dependency("backward raised NameError: name 'col2im_6d_cython' is not defined")

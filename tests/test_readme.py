@@ -7,6 +7,8 @@ import io
 import pathlib
 import re
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -60,18 +62,32 @@ def _appears_in_order(printed, segments):
         at = starts[0] + len(segment)
 
 
-def test_buggy_example_output_matches_the_readme():
-    shown, printed = _example_run("layers_buggy.py", 1)
+def _segments(shown):
+    """The runs of lines between the README's ``...`` (what it leaves out)."""
     segments, current = [], []
     for line in shown:
-        if line == "...":  # the README leaves out what stands here
+        if line == "...":
             segments.append(current)
             current = []
         else:
             current.append(line)
-    segments.append(current)
+    return [*segments, current]
+
+
+def test_buggy_example_output_matches_the_readme():
+    shown, printed = _example_run("layers_buggy.py", 1)
+    segments = _segments(shown)
     assert len(segments) == 2 and len(segments[0]) > 30
     assert printed[:len(segments[0])] == segments[0]
+    _appears_in_order(printed, segments)
+
+
+def test_array_api_example_output_matches_the_readme():
+    pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    shown, printed = _example_run("array_api_layers_buggy.py", 1)
+    segments = _segments(shown)
+    assert len(segments) == 4 and printed[:len(segments[0])] == segments[0]
     _appears_in_order(printed, segments)
 
 
