@@ -36,7 +36,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="FullyConnectedNet(dropout): dropout left on when y is None",
         source=FC_NET, spec="FullyConnectedNet(dropout)",
-        old="        self.dropout_param['mode'] = mode\n", new="        self.dropout_param['mode'] = 'train'\n",
+        old="        self.dropout_param['mode'] = mode\n",
+        new="        self.dropout_param['mode'] = 'train'\n",
         expect=frozenset({"forward"}), diagnosis="depend on the rest of the batch",
     ),
     Mutant(
