@@ -197,6 +197,9 @@ class TensorWatch(TorchFunctionMode):
         mark = getattr(value, _MARK, None) if isinstance(value, torch.Tensor) else None
         if mark is not None:
             self._record(Hazard("device", mark[0], mark[1], used=f"kept in {where}"))
+        if (isinstance(value, torch.Tensor) and value.is_floating_point() and self.dtype is not None
+                and value.dtype != self.dtype):
+            self._record(Hazard("param_dtype", where, where, dtype=str(value.dtype).replace("torch.", "")))
 
     def _record(self, hazard: Hazard) -> None:
         self._found.hazards.setdefault((hazard.kind, hazard.created), hazard)
@@ -256,7 +259,24 @@ def watched_check(run: Callable[[bool], tuple[Outcome, Any]], options: CheckOpti
         torch.set_num_threads(threads)
     _fixed_device_verdict(outcome, watch.of_kind("fixed_device"), device)
     _device_verdict(outcome, watch.of_kind("device"), device)
+    _param_dtype_verdict(outcome, watch.of_kind("param_dtype"), options.dtype)
     return outcome
+
+
+def _param_dtype_verdict(outcome: Outcome, hazards: list[Any], dtype: str) -> None:
+    """Parameters the constructor made in another dtype than the ``dtype=`` it was given:
+    checked in that dtype here (converted), but the course's notebook checks the model's
+    gradients in float64, where float32 parameters give errors of 1e-3 and more."""
+    if not hazards:
+        return
+    kept = ", ".join(f"{h.function} ({h.dtype})" for h in hazards[:4]) + (" ..." if len(hazards) > 4 else "")
+    text = (f"the model was built with dtype=torch.{dtype}, but keeps {kept}: gradcheck converted them to "
+            f"{dtype}. The course's notebook checks this model's gradients in {dtype}, where they fail: pass "
+            "dtype=dtype (and device=device) to every tensor the constructor makes.")
+    if outcome.passed:
+        outcome.add_warning(Violation(ViolationKind.PARAM_DTYPE, text))
+    else:
+        outcome.notes.append(text)
 
 
 def _sites(hazards: list[Any], limit: int = 3) -> str:

@@ -86,6 +86,7 @@ class ViolationKind(_Word):
     PYTHON2 = "python2"
     STRAY_IMPORT = "stray_import"
     BROADCAST_GRADIENT = "broadcast_gradient"
+    PARAM_DTYPE = "param_dtype"
     DEVICE = "device"
     LOSS_SHAPE = "loss_shape"
 
@@ -137,6 +138,8 @@ _WHY = {
     ViolationKind.BROADCAST_GRADIENT: "np.testing.assert_allclose, an optimizer that stacks or "
                                       "flattens gradients, and torch refuse a gradient whose shape "
                                       "is not its parameter's",
+    ViolationKind.PARAM_DTYPE: "the course checks the model's gradients in the dtype it asks for, and "
+                               "float32 parameters give relative errors far above that check's bar",
     ViolationKind.LOSS_SHAPE: "the course's docstring asks for the loss as a single float: code that "
                               "converts it (float(loss), '%f' % loss, an f-string, storing it in an "
                               "array) breaks on the NumPy installed today",

@@ -117,6 +117,18 @@ def test_parameters_made_without_device_are_a_device_warning(tmp_path):
            "model.params['b1']" in warning["message"]
 
 
+def test_parameters_made_in_float32_despite_dtype_are_a_param_dtype_warning(tmp_path):
+    """The constructor ignores dtype= for one parameter: the check converts it to float64 and
+    the gradients agree, but the course's notebook checks in float64 and fails there."""
+    module = _edited(tmp_path, '            "b1": torch.zeros(hidden_dim, dtype=dtype, device=device),\n',
+                     '            "b1": torch.zeros(hidden_dim, device=device),\n')
+    outcome = _check(module, "TwoLayerNet")
+    assert outcome.verdict == "warning"
+    (warning,) = outcome.warnings
+    assert warning["kind"] == "param_dtype"
+    assert "keeps model.params['b1'] (float32)" in warning["message"]
+
+
 @NO_CUDA
 def test_model_made_on_cuda_says_so(tmp_path):
     module = _edited(tmp_path, '            "b1": torch.zeros(hidden_dim, dtype=dtype, device=device),\n',
