@@ -28,9 +28,10 @@ CLASSIFIERS = {
     "svm": ("svm_loss_naive", "svm_loss_vectorized"),
     "softmax": ("softmax_loss_naive", "softmax_loss_vectorized"),
 }
-# reg = 0 drawn as often as one of the others; 0.5 first, the value the simplest case takes
-# (hypothesis starts there): a run of a few examples still sees reg > 0
-REGULARISATION = (0.5, 0.0, 0.0, 0.1, 2.0)
+# reg = 0 drawn as often as one of the others; 0.1 first, the value the simplest case takes
+# (hypothesis starts there and shrinks towards it): a run of a few examples still sees reg > 0,
+# and a failure that needs reg > 0 shrinks to the smallest
+REGULARISATION = (0.1, 0.0, 0.0, 0.5, 2.0)
 
 
 @st.composite
