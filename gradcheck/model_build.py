@@ -18,7 +18,7 @@ import numpy as np
 import reference_layers as ref
 from gradcheck.contract import user_traceback
 
-__all__ = ["REG", "BuildError", "Built", "build", "parameters_of"]
+__all__ = ["REG", "BuildError", "Built", "build", "parameters_of", "reference_params"]
 
 Factors = tuple[float, ...]  # of reg * sum(W**2) in the loss: 1.0, 0.5
 
@@ -189,7 +189,7 @@ def _references(name: str, config: str, built: Built, kwargs: dict[str, Any],
                 factors: Factors) -> tuple[list[Any], str]:
     """The losses a right model gives with these parameters (one per factor of the
     regularisation), or why none is compared."""
-    params = copy.deepcopy(built.model.params)
+    params = reference_params(built.model.params)
     X, y = built.X, built.y
     try:
         if name == "CaptioningRNN":
@@ -208,6 +208,15 @@ def _references(name: str, config: str, built: Built, kwargs: dict[str, Any],
     except (KeyError, ValueError, IndexError) as exc:
         return [], (f"the loss is not compared with the reference model's: your parameters are not "
                     f"the course's ({type(exc).__name__}: {exc})")
+
+
+def reference_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a model's parameters for the reference model: biases, gammas and betas made
+    of shape ``(1, D)`` as the ``(D,)`` vectors the reference layers take (the course's layers
+    broadcast either)."""
+    params = copy.deepcopy(params)
+    return {k: v.reshape(-1) if isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[0] == 1
+            and re.fullmatch(r"(b|gamma|beta)_?\d+", str(k)) else v for k, v in params.items()}
 
 
 def _numbered(params: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ built from the reference layers (:mod:`reference_layers.models`).
 
 from __future__ import annotations
 
-import copy
 import time
 from types import ModuleType
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import reference_layers as ref
-from gradcheck.model_build import REG, BuildError, Built, Factors, build, parameters_of
+from gradcheck.model_build import REG, BuildError, Built, Factors, build, parameters_of, reference_params
 from gradcheck.objects import check_model
 from gradcheck.options import CheckOptions
 from gradcheck.outcome import Outcome
@@ -175,7 +174,7 @@ def _compare_small_batch(outcome: Outcome, built: Built, config: str) -> None:
     X = built.X * SMALL_BATCH
     try:
         loss = np.real(np.asarray(built.model.loss(X, built.y)[0], dtype=np.complex128))
-        want = [ref.fully_connected_net_loss(copy.deepcopy(built.model.params), X, built.y, REG, norm, f)
+        want = [ref.fully_connected_net_loss(reference_params(built.model.params), X, built.y, REG, norm, f)
                 for f in (1.0, 0.5)]
     except Exception:  # a crash is the gradient check's to report
         return
