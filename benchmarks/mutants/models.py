@@ -48,6 +48,15 @@ MUTANTS: list[Mutant] = [
              "                grads['W%d' % i] += self.reg * W\n"),
         expect=frozenset({"W3"}),
     ),
+    Mutant(  # the course corpus's 2020_Unlogicaly: the reference refused gamma (1, D), nothing compared
+        name="FullyConnectedNet(batchnorm): gamma and beta of shape (1, D), the last layer left out of "
+             "the regularisation",
+        source=FC_NET, spec="FullyConnectedNet(batchnorm)",
+        old="        for i in range(1, L + 1):\n", new="        for i in range(1, L):\n",
+        also=(("np.ones(dims[i + 1])", "np.ones((1, dims[i + 1]))"),
+              ("np.zeros(dims[i + 1])\n", "np.zeros((1, dims[i + 1]))\n")),
+        expect=frozenset({"forward"}), diagnosis="built from the reference layers",
+    ),
     Mutant(
         name="FullyConnectedNet: the last layer left out of the regularisation (loss and gradient)",
         source=FC_NET, spec="FullyConnectedNet(plain)",
