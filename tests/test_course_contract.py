@@ -73,7 +73,8 @@ def test_a_failure_is_not_a_warning():
 def test_the_warning_kinds_are_the_hazards_that_leave_results_right():
     warnings = {kind.value for kind in ViolationKind if kind.is_warning}
     assert warnings == {"dout_mutated", "input_mutated", "test_mode_backward", "convention",
-                        "legacy_numpy", "python2", "device", "loss_shape"}
+                        "legacy_numpy", "python2", "device", "loss_shape", "stray_import",
+                        "broadcast_gradient", "param_dtype"}
     assert all(kind.why for kind in ViolationKind if kind.is_warning)
     assert not any(kind.why for kind in ViolationKind if not kind.is_warning)
 
