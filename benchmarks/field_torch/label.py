@@ -332,13 +332,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.field_torch.label")
     parser.add_argument("dir", type=Path)
     parser.add_argument("--out", type=Path, default=HERE / "labels.json")
+    parser.add_argument("--only", nargs="+", metavar="ID/FILE",
+                        help="relabel only these files (or every file of this name), keeping the others")
     args = parser.parse_args(argv)
     stubs = str(args.dir / "_stubs")
-    labels = {}
+    labels = json.loads(args.out.read_text(encoding="utf-8")) if args.only and args.out.exists() else {}
     for path in sorted(args.dir.glob("*/*.py")):
         if path.parent.name == "_stubs":
             continue
         key = f"{path.parent.name}/{path.name}"
+        if args.only and key not in args.only and path.name not in args.only:
+            continue
         code = (f"import sys, json; sys.path.insert(0, {stubs!r}); "
                 "from benchmarks.field_torch.label import label_file; "
                 f"print(json.dumps(label_file({str(path)!r})))")
