@@ -29,6 +29,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import torch
@@ -152,12 +153,15 @@ class TensorWatch(TorchFunctionMode):
 
     def _line(self) -> str:
         """The text of the innermost line of the student's file on the stack."""
+        frame = self._student_frame()
+        return linecache.getline(frame.f_code.co_filename, frame.f_lineno) if frame else ""
+
+    def _student_frame(self) -> FrameType | None:
+        """The innermost frame of the student's file on the stack, or None."""
         frame = sys._getframe(1)
-        while frame is not None:
-            if os.path.abspath(frame.f_code.co_filename) == self.source:
-                return linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        while frame is not None and os.path.abspath(frame.f_code.co_filename) != self.source:
             frame = frame.f_back  # type: ignore[assignment]
-        return ""
+        return frame
 
     def _combined(self, name: str, args: Any, kwargs: Any) -> list[Any]:
         """Record a marked tensor meeting the inputs' tensors; returns the marked operands
@@ -206,14 +210,11 @@ class TensorWatch(TorchFunctionMode):
 
     def _site(self) -> str:
         """The innermost line of the student's file on the stack, with its function."""
-        frame = sys._getframe(2)
-        while frame is not None:
-            filename = os.path.abspath(frame.f_code.co_filename)
-            if filename == self.source:
-                where = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
-                return f"line {frame.f_lineno} of {os.path.basename(filename)} ({where})"
-            frame = frame.f_back  # type: ignore[assignment]
-        return "a line outside your file"
+        frame = self._student_frame()
+        if frame is None:
+            return "a line outside your file"
+        where = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+        return f"line {frame.f_lineno} of {os.path.basename(self.source)} ({where})"
 
 
 def _moved(name: str, args: Any, kwargs: Any, out: Any) -> None:

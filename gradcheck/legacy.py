@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib.machinery
-import importlib.util
 import inspect
 import types
 from typing import Any
@@ -29,8 +27,7 @@ import numpy as np
 
 from gradcheck.contract import Violation
 from gradcheck.kinds import ViolationKind
-from gradcheck.python2_import import folder_relative, python3_source
-from gradcheck.stray_imports import MISSING, Missing, replace_stray_imports
+from gradcheck.python2_import import Python2SyntaxLoader
 
 __all__ = [
     "PY2_DIVIDE",
@@ -184,27 +181,19 @@ class _Divisions(ast.NodeTransformer):
         return ast.copy_location(call, node)
 
 
-class Python2Loader(importlib.machinery.SourceFileLoader):
-    """Loads a module with Python 2's integer division and builtins."""
+class Python2Loader(Python2SyntaxLoader):
+    """Loads a module with Python 2's integer division and builtins (and, as its base,
+    Python 2 statements translated and stray imports replaced)."""
 
     def get_code(self, fullname: str) -> Any:
         # Always from the source (no bytecode cache is read or written for this variant).
         path = self.get_filename(fullname)
-        data = self.get_data(path)
-        text = importlib.util.decode_source(data)
-        try:
-            tree = ast.parse(text, filename=path)
-        except SyntaxError as error:  # Python 2 statements too (print x)
-            text = python3_source(data, path, error)
-            tree = ast.parse(text, filename=path)
-        replace_stray_imports(tree, folder_relative(path), text)
-        tree = _Divisions().visit(tree)
+        tree = _Divisions().visit(self.python3_tree(path)[0])
         return compile(ast.fix_missing_locations(tree), path, "exec", dont_inherit=True)
 
     def exec_module(self, module: Any) -> None:
         module.__dict__[PY2_DIVIDE] = _py2_divide
         module.__dict__[PY2_DICT] = _py2_dict
-        module.__dict__[MISSING] = Missing
         for name, value in _PY2_NAMES.items():
             module.__dict__.setdefault(name, value)
         super().exec_module(module)

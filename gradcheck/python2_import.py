@@ -227,8 +227,10 @@ class Python2SyntaxLoader(importlib.machinery.SourceFileLoader):
     Python 3 cannot, and without its stray imports (:mod:`gradcheck.stray_imports`); those
     two are never cached (a cached one would skip the record)."""
 
-    def get_code(self, fullname: str) -> Any:
-        path = self.get_filename(fullname)
+    def python3_tree(self, path: str) -> tuple[ast.Module, bool]:
+        """The syntax tree of the file ``path`` as Python 3 runs it (as written, or from its
+        Python 2 translation), without its stray imports; and whether that differs from the
+        file as written."""
         data = self.get_data(path)
         text = importlib.util.decode_source(data)
         translated = False
@@ -237,7 +239,12 @@ class Python2SyntaxLoader(importlib.machinery.SourceFileLoader):
         except SyntaxError as error:
             text = python3_source(data, path, error)
             tree, translated = ast.parse(text, path), True
-        if replace_stray_imports(tree, folder_relative(path), text) or translated:
+        return tree, replace_stray_imports(tree, folder_relative(path), text) or translated
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        tree, rewritten = self.python3_tree(path)
+        if rewritten:
             return compile(tree, path, "exec", dont_inherit=True)
         return super().get_code(fullname)
 

@@ -19,6 +19,7 @@ line naming the package to install.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import os
@@ -64,9 +65,11 @@ def stray_used() -> dict[str, str]:
 
 def _read_names(tree: ast.Module) -> set[str]:
     """Every name the module reads (loads, deletes, ``__all__`` strings, ``global``s)."""
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store)}
+    names: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Global | ast.Nonlocal):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
             names.update(node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
             names.add(node.value)  # __all__, getattr(module, "name"), globals()["name"]
@@ -77,6 +80,12 @@ def _bound(node: ast.Import | ast.ImportFrom) -> list[str]:
     if isinstance(node, ast.Import):
         return [a.asname or a.name.split(".")[0] for a in node.names]
     return [a.asname or a.name for a in node.names]
+
+
+def _absolute(node: ast.Import | ast.ImportFrom) -> bool:
+    """An import of named modules: not relative, not ``__future__``, not ``*``."""
+    return isinstance(node, ast.Import) or (
+        not node.level and node.module not in (None, "__future__") and all(a.name != "*" for a in node.names))
 
 
 def _failure(node: ast.Import | ast.ImportFrom) -> str | None:
@@ -105,9 +114,14 @@ def _installed(module: str) -> bool:
     """A module of the standard library or of an installed package (not the student's)."""
     spec = importlib.util.find_spec(module)
     origin = os.path.realpath(str(spec.origin)) if spec is not None and spec.origin else ""
+    return origin.startswith(_library_folders())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_folders() -> tuple[str, ...]:
+    """The folders of the standard library and of installed packages, each ending in a separator."""
     paths = sysconfig.get_paths()
-    return any(origin.startswith(os.path.realpath(paths[k]) + os.sep)
-               for k in ("stdlib", "purelib", "platlib"))
+    return tuple(os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "purelib", "platlib"))
 
 
 def _submodule(name: str) -> bool:
@@ -132,26 +146,23 @@ def _placeholders(node: ast.Import | ast.ImportFrom, statement: str, reason: str
 
 
 def replace_stray_imports(tree: ast.Module, path: str, source: str) -> bool:
-    """Replace, in place, the module-level imports of ``tree`` that the module never reads
-    and that would fail here; record each (``path``: the file, for the record). True when
-    any was replaced."""
-    candidates = [n for n in tree.body if isinstance(n, ast.Import) or (
-        isinstance(n, ast.ImportFrom) and not n.level and n.module not in (None, "__future__")
-        and all(a.name != "*" for a in n.names))]
-    if not candidates:
-        return False
-    read = _read_names(tree)
+    """Replace, in place, the module-level imports of ``tree`` that would fail here and that
+    the module never reads; record each (``path``: the file, for the record). True when any
+    was replaced."""
+    read: set[str] | None = None  # walked only for a file with an import that fails here
     replaced = False
     body: list[ast.stmt] = []
     for node in tree.body:
-        reason = None
-        if node in candidates and not set(_bound(node)) & read:
-            reason = _failure(node)
-        if reason is None:
+        if (not isinstance(node, ast.Import | ast.ImportFrom) or not _absolute(node)
+                or (reason := _failure(node)) is None):
+            body.append(node)
+            continue
+        read = _read_names(tree) if read is None else read
+        if set(_bound(node)) & read:
             body.append(node)
             continue
         statement = (ast.get_source_segment(source, node) or ast.unparse(node)).strip()
-        body += _placeholders(node, statement, reason)  # type: ignore[arg-type]  # an import
+        body += _placeholders(node, statement, reason)
         _used[f"{path}, line {node.lineno}"] = f"{statement}: {reason}"
         replaced = True
     tree.body = body
