@@ -120,16 +120,23 @@ def dtype_eps(dtype: Any) -> float:
     return float(np.finfo(np.float64).eps)
 
 
-_PLAIN = (int, float, str, bool, type(None), np.generic)
+_PLAIN = frozenset({int, float, str, bool, type(None), np.float64, np.float32, np.int64})
+
+
+def _shallow_copies(value: dict[Any, Any]) -> bool:
+    """Whether copying the dict's arrays and keeping its other values is a full copy."""
+    return all(type(v) in _PLAIN or (type(v) is np.ndarray and v.dtype.kind != "O")
+               for v in value.values())
 
 
 def copy_argument(value: Any) -> Any:
     """A private copy of an argument: arrays copied, dicts and lists deep-copied (a dict of
-    plain values, such as ``{"stride": 1, "pad": 1}``, by a cheap shallow copy)."""
+    plain values and arrays, such as ``{"stride": 1, "pad": 1}`` or batchnorm's parameters
+    with their running averages, by a cheap shallow copy with its arrays copied)."""
     if isinstance(value, np.ndarray):
         return value.copy()
-    if isinstance(value, dict) and all(isinstance(v, _PLAIN) for v in value.values()):
-        return dict(value)
+    if isinstance(value, dict) and _shallow_copies(value):
+        return {k: v.copy() if type(v) is np.ndarray else v for k, v in value.items()}
     if isinstance(value, (dict, list)):
         try:
             return copy.deepcopy(value)

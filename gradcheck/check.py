@@ -14,7 +14,8 @@ import numpy as np
 
 from gradcheck import progress
 from gradcheck.adapters import Problem
-from gradcheck.checker import Checker, checker_rng
+from gradcheck.checker import Checker
+from gradcheck.draws import Draws, checker_draws, checker_rng
 from gradcheck.layer_adapter import layer_problem
 from gradcheck.loss_adapter import loss_problem
 from gradcheck.options import CheckOptions
@@ -78,7 +79,7 @@ def check_layer(
     opts = CheckOptions.build(options, **overrides)
     if not callable(forward) or not callable(backward):
         raise TypeError("forward and backward must be callables")
-    rng = checker_rng(opts.seed)
+    rng = checker_draws(opts.seed)
     problem = layer_problem(forward, backward, args, wrt=wrt, rng=rng)
     return check_problem(problem, opts, rng=rng)
 
@@ -119,9 +120,10 @@ def assert_loss_gradients(*args: Any, strict: bool = False, **kwargs: Any) -> Re
 
 
 def check_problem(problem: Problem, options: CheckOptions | None = None, *,
-                  rng: np.random.Generator | None = None) -> Report:
-    """Run the numeric comparison on an already-built problem."""
+                  rng: Draws | np.random.Generator | None = None) -> Report:
+    """Run the numeric comparison on an already-built problem (with the draws of
+    ``options.seed`` unless ``rng`` is given)."""
     opts = options if options is not None else CheckOptions()
-    checker = Checker(problem, opts, rng if rng is not None else checker_rng(opts.seed))
+    checker = Checker(problem, opts, Draws.of(rng) if rng is not None else checker_draws(opts.seed))
     with progress.reporting(opts.progress, problem.label):
         return checker.run()

@@ -26,7 +26,7 @@ from gradcheck.compare import (
 )
 from gradcheck.contract import UserCodeError, Violation
 from gradcheck.diagnose import diagnose_values
-from gradcheck.draws import checker_rng, direction
+from gradcheck.draws import Draws, checker_rng, direction
 from gradcheck.kinds import Method, Status, ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.probe import choose_method, joint_verdict, overlap_diagnosis
@@ -42,7 +42,7 @@ KINK_LIMIT = 64
 class Checker:
     """One check of one problem; ``run()`` returns its report."""
 
-    def __init__(self, problem: Problem, options: CheckOptions, rng: np.random.Generator) -> None:
+    def __init__(self, problem: Problem, options: CheckOptions, rng: Draws) -> None:
         self.p = problem
         self.opts = options
         self.method = options.method
@@ -146,7 +146,7 @@ class Checker:
                     self._guard(i, result)
             return
         if self.opts.mode == "sample":
-            picked = np.sort(self.rng.choice(size, self.opts.samples, replace=False))
+            picked = np.sort(self.rng.generator.choice(size, self.opts.samples, replace=False))
             self._check_entries(i, picked, result)
             self._check_directions(i, 1, result)
             result.checked = f"{len(picked)}/{size} entries + 1 direction"
@@ -201,7 +201,7 @@ class Checker:
             try:
                 if i not in self.structures:
                     self.structures[i] = structure.detect(
-                        p.evaluate, p.base, i, self.rng, complex_step=method == "complex")
+                        p.evaluate, p.base, i, self.rng.generator, complex_step=method == "complex")
                 found = self.structures[i]
                 if found is not None:
                     est = structure.estimate(p.evaluate, p.base, i, found, p.douts, method,

@@ -52,7 +52,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
-from gradcheck.draws import upstream
+from gradcheck.draws import Draws, upstream
 from gradcheck.kinds import ViolationKind
 
 __all__ = ["layer_problem"]
@@ -94,7 +94,7 @@ class _Pair:
     pristine: list[Any]
     positions: list[int]
     names: list[str]
-    rng: np.random.Generator
+    rng: Draws
     douts: list[np.ndarray]  # in the outputs' dtype, as backward receives them
     douts64: list[np.ndarray]
     copy_inputs: bool = False
@@ -188,7 +188,7 @@ def layer_problem(
     args: Sequence[Any],
     *,
     wrt: Sequence[str | int] | None,
-    rng: np.random.Generator,
+    rng: Draws | np.random.Generator,
     label: str | None = None,
 ) -> Problem:
     """Run a CS231n pair on copies of ``args`` and collect everything to compare.
@@ -218,7 +218,7 @@ def layer_problem(
         batch_size=batch_size,
         batch_axis=axes,
     )
-    pair = _Pair(problem, forward, backward, pristine, positions, names, rng, [], [])
+    pair = _Pair(problem, forward, backward, pristine, positions, names, Draws.of(rng), [], [])
     batched = hasattr(forward, "many")  # a forward in the worker process
     problem.objective = _Batched(pair.objective, pair.objectives) if batched else pair.objective
     problem.evaluate = _Batched(pair.evaluate, pair.evaluate_many) if batched else pair.evaluate

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck.adapters import Evaluator, Problem, call_user, deferred, dtype_eps
-from gradcheck.check import check_problem, checker_rng
+from gradcheck.check import check_problem
 from gradcheck.contract import (
     Stop,
     UserCodeError,
@@ -34,7 +34,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
-from gradcheck.draws import upstream
+from gradcheck.draws import Draws, checker_draws, upstream
 from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
@@ -144,7 +144,7 @@ class _ObjectCalls:
             self.restore()
 
 
-def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Generator) -> Problem:
+def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: Draws) -> Problem:
     """Build the problem for a layer object called as ``layer.forward(*inputs)``.
 
     The same contract steps as a function pair: finite outputs, no writes into the inputs
@@ -183,7 +183,7 @@ def object_problem(layer: Any, inputs: Sequence[np.ndarray], rng: np.random.Gene
     return problem
 
 
-def _first_object_call(problem: Problem, calls: _ObjectCalls, rng: np.random.Generator) -> list[np.ndarray]:
+def _first_object_call(problem: Problem, calls: _ObjectCalls, rng: Draws) -> list[np.ndarray]:
     """Forward and backward once: the analytic gradients and the breaches seen."""
     xs = [x.copy() for x in calls.inputs]
     outputs = _outputs(calls.evaluator.call("forward", calls.layer.forward, *xs))
@@ -366,7 +366,7 @@ def check_object(layer: Any, *inputs: np.ndarray, options: CheckOptions | None =
     in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs. Options as in
     :func:`gradcheck.check_layer` (:class:`~gradcheck.CheckOptions`)."""
     opts = CheckOptions.build(options, **overrides)
-    rng = checker_rng(opts.seed)
+    rng = checker_draws(opts.seed)
     problem = object_problem(layer, inputs, rng)
     return check_problem(problem, opts, rng=rng)
 

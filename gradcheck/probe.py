@@ -12,7 +12,7 @@ from gradcheck import numeric as num
 from gradcheck.adapters import Problem
 from gradcheck.complex_safety import probe_complex_safety
 from gradcheck.diagnose import diagnose_overlap
-from gradcheck.draws import directions
+from gradcheck.draws import Draws, directions
 from gradcheck.report import DirectionalCheck
 
 __all__ = ["MethodChoice", "choose_method", "joint_verdict", "overlap_diagnosis"]
@@ -29,7 +29,7 @@ class MethodChoice(NamedTuple):
     warning: str  # a round-off larger than the dtype implies, said in the report
 
 
-def choose_method(problem: Problem, requested: str, rng: np.random.Generator) -> MethodChoice:
+def choose_method(problem: Problem, requested: str, rng: Draws) -> MethodChoice:
     """Probe complex-step safety (for ``auto``/``complex``) and measure round-off.
 
     Raises ``ValueError`` when ``complex`` was asked for and the forward is not safe.
@@ -75,7 +75,7 @@ def choose_method(problem: Problem, requested: str, rng: np.random.Generator) ->
 JOINT_STEP = 2.0 ** round(np.log2(np.cbrt(num.EPS)))
 
 
-def joint_verdict(problem: Problem, rng: np.random.Generator, rtol: float) -> DirectionalCheck:
+def joint_verdict(problem: Problem, rng: Draws, rtol: float) -> DirectionalCheck:
     """One random direction through every input at once, by central differences.
 
     Two forward evaluations, no question of complex-step safety: the analytic

@@ -11,7 +11,7 @@ from gradcheck.draws import direction, directions, signed_halves, upstream
 
 def test_signed_halves_have_both_signs_and_no_tiny_magnitudes():
     v = signed_halves(checker_rng(0), (200, 300))
-    assert v.shape == (200, 300) and v.dtype == np.float32
+    assert v.shape == (200, 300) and v.dtype == np.float64
     assert np.all(np.abs(v) >= 0.5) and np.all(np.abs(v) < 1.0)
     assert 0.48 < np.mean(v > 0) < 0.52
     # magnitudes spread over the whole octave, not a few levels
