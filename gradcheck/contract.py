@@ -174,11 +174,12 @@ def parse_gradients(
         )
     grads: list[np.ndarray | None] = []
     found = []
-    for g, pos in zip(result, positions):
-        arr, problem = _parse_gradient(g, names[pos], args[pos])
-        grads.append(arr)
-        if problem is not None:
-            found.append(problem)
+    with np.errstate(over="ignore"):  # a sum of huge entries (see _nonfinite)
+        for g, pos in zip(result, positions):
+            arr, problem = _parse_gradient(g, names[pos], args[pos])
+            grads.append(arr)
+            if problem is not None:
+                found.append(problem)
     return grads, found
 
 
@@ -187,10 +188,13 @@ def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Vio
     what is wrong with it."""
     if g is None:
         return None, Violation(ViolationKind.GRADIENT_TYPE, f"backward returned None for d{name}", name)
-    try:
-        arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
-    except (TypeError, ValueError):
-        arr = np.asarray(g, dtype=object)
+    if type(g) is np.ndarray and g.dtype.kind == "f":
+        arr = g  # the usual case, taken as it is
+    else:
+        try:
+            arr = np.asarray(g, dtype=np.result_type(g, np.float16) if isinstance(g, np.ndarray) else None)
+        except (TypeError, ValueError):
+            arr = np.asarray(g, dtype=object)
     if arr.dtype.kind not in "iuf":  # a real number type
         return None, Violation(
             ViolationKind.GRADIENT_TYPE,
@@ -214,6 +218,8 @@ def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Vio
 
 def _nonfinite(arr: np.ndarray) -> np.ndarray | None:
     """Where ``arr`` is NaN or inf, or None when it is all finite."""
+    if arr.dtype.kind in "fc" and np.isfinite(np.add.reduce(arr, axis=None)):
+        return None  # a NaN or inf entry makes the sum one; one pass, nothing allocated
     finite = np.isfinite(arr)
     return None if finite.all() else ~finite
 

@@ -141,9 +141,9 @@ class CheckOptions:
         ``TypeError`` that suggests the nearest option."""
         if options is not None and not isinstance(options, CheckOptions):
             raise TypeError(f"options must be a CheckOptions; got {type(options).__name__}")
-        known = [f.name for f in dataclasses.fields(cls)]
         for name in overrides:
-            if name not in known:
+            if name not in _NAMES:
+                known = list(_NAMES)
                 near = difflib.get_close_matches(name, known, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else f"; options are: {', '.join(known)}"
                 raise TypeError(f"unknown option {name!r}{hint}")
@@ -171,6 +171,7 @@ class CheckOptions:
 
 
 _DEFAULT = CheckOptions()
+_NAMES = {f.name: None for f in dataclasses.fields(CheckOptions)}  # in order
 
 
 @functools.lru_cache(maxsize=64)
