@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck import progress
 from gradcheck.adapters import Problem
 from gradcheck.checker import Checker
 from gradcheck.draws import Draws, checker_draws, checker_rng
@@ -125,5 +124,4 @@ def check_problem(problem: Problem, options: CheckOptions | None = None, *,
     ``options.seed`` unless ``rng`` is given)."""
     opts = options if options is not None else CheckOptions()
     checker = Checker(problem, opts, Draws.of(rng) if rng is not None else checker_draws(opts.seed))
-    with progress.reporting(opts.progress, problem.label):
-        return checker.run()
+    return checker.run()

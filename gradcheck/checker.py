@@ -68,21 +68,16 @@ class Checker:
             return self._report()
         self._mark_missing()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            if self.opts.mode == "directional":
                 with np.errstate(all="ignore"):
-                    if self.opts.mode == "directional" and self._fast_verdict():
+                    if self._fast_verdict():
                         return self._report()
-                    p.complete()
-                    if p.fatal:
-                        self._mark_not_compared("the layer could not be run to the end (see above)")
-                        return self._report()
-                    if p.measure_round_off is not None:
-                        p.measure_round_off()
-                    self._choose_method()
-                    for i, grad in enumerate(p.analytic):
-                        if grad is not None:
-                            self._check_input(i)
+            # The thorough path calls the forward many times: its warnings are silenced, and
+            # a long check shows its progress.
+            with warnings.catch_warnings(), np.errstate(all="ignore"), \
+                    progress.reporting(self.opts.progress, p.label):
+                warnings.simplefilter("ignore")
+                self._thorough()
         except UserCodeError as err:
             p.violations.append(
                 Violation(
@@ -94,6 +89,20 @@ class Checker:
             p.error_detail = err.user_traceback
             self._mark_not_compared("forward failed during the numerical estimate")
         return self._report()
+
+    def _thorough(self) -> None:
+        """The deferred contract calls, then every gradient compared as the mode asks."""
+        p = self.p
+        p.complete()
+        if p.fatal:
+            self._mark_not_compared("the layer could not be run to the end (see above)")
+            return
+        if p.measure_round_off is not None:
+            p.measure_round_off()
+        self._choose_method()
+        for i, grad in enumerate(p.analytic):
+            if grad is not None:
+                self._check_input(i)
 
     def _fast_verdict(self) -> bool:
         """The joint-direction verdict, where it applies; True when it settles the check.

@@ -9,6 +9,7 @@ the user's own argument names and shapes.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import traceback
 from collections.abc import Sequence
@@ -130,10 +131,15 @@ def check_unchanged(
     return found
 
 
+_BYTES_COMPARED = 4096
+
+
 def _same(before: np.ndarray, after: Any) -> bool:
     """Bit-for-bit the same values (NaN equal to NaN), cheaply in the usual case."""
     if not isinstance(after, np.ndarray) or before.shape != after.shape:
         return False
+    if before.size <= _BYTES_COMPARED and before.dtype == after.dtype and before.tobytes() == after.tobytes():
+        return True  # cheaper than an element-wise pass for a small array
     if (before == after).all():
         return True
     return before.dtype.kind in "fc" and np.array_equal(before, after, equal_nan=True)
@@ -148,39 +154,39 @@ def parse_gradients(
     result: Any, args: Sequence[Any], positions: list[int], names: list[str]
 ) -> tuple[list[np.ndarray | None], list[Violation]]:
     n = len(positions)
-    wanted = ", ".join(f"d{names[p]}" for p in positions)
     if isinstance(result, np.ndarray) and n == 1:
         result = (result,)
-    if not isinstance(result, (tuple, list)):
-        raise Stop(
-            Violation(
-                ViolationKind.GRADIENT_COUNT,
-                f"backward returned {type(result).__name__}; expected {n} gradient(s) "
-                f"({wanted}) as a tuple",
-            )
-        )
-    if len(result) != n:
-        integers = [names[i] for i, a in enumerate(args)
-                    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.integer)]
-        what = "is an integer array" if len(integers) == 1 else "are integer arrays"
-        hint = (f". Note: {', '.join(integers)} {what}, which is not differentiated; cast it "
-                "to float to check its gradient" if integers and len(result) > n else "")
-        raise Stop(
-            Violation(
-                ViolationKind.GRADIENT_COUNT,
-                f"backward returned {len(result)} gradients; expected {n}, one for each "
-                f"differentiable input, in argument order: {wanted}{hint}",
-            )
-        )
+    if not isinstance(result, (tuple, list)) or len(result) != n:
+        raise Stop(_wrong_count(result, args, positions, names))
     grads: list[np.ndarray | None] = []
     found = []
-    with np.errstate(over="ignore"):  # a sum of huge entries (see _nonfinite)
-        for g, pos in zip(result, positions):
-            arr, problem = _parse_gradient(g, names[pos], args[pos])
-            grads.append(arr)
-            if problem is not None:
-                found.append(problem)
+    for g, pos in zip(result, positions):
+        arr, problem = _parse_gradient(g, names[pos], args[pos])
+        grads.append(arr)
+        if problem is not None:
+            found.append(problem)
     return grads, found
+
+
+def _wrong_count(result: Any, args: Sequence[Any], positions: list[int], names: list[str]) -> Violation:
+    """What is wrong with a backward that did not return one gradient per position."""
+    n = len(positions)
+    wanted = ", ".join(f"d{names[p]}" for p in positions)
+    if not isinstance(result, (tuple, list)):
+        return Violation(
+            ViolationKind.GRADIENT_COUNT,
+            f"backward returned {type(result).__name__}; expected {n} gradient(s) ({wanted}) as a tuple",
+        )
+    integers = [names[i] for i, a in enumerate(args)
+                if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.integer)]
+    what = "is an integer array" if len(integers) == 1 else "are integer arrays"
+    hint = (f". Note: {', '.join(integers)} {what}, which is not differentiated; cast it "
+            "to float to check its gradient" if integers and len(result) > n else "")
+    return Violation(
+        ViolationKind.GRADIENT_COUNT,
+        f"backward returned {len(result)} gradients; expected {n}, one for each "
+        f"differentiable input, in argument order: {wanted}{hint}",
+    )
 
 
 def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Violation | None]:
@@ -218,8 +224,10 @@ def _parse_gradient(g: Any, name: str, arg: Any) -> tuple[np.ndarray | None, Vio
 
 def _nonfinite(arr: np.ndarray) -> np.ndarray | None:
     """Where ``arr`` is NaN or inf, or None when it is all finite."""
-    if arr.dtype.kind in "fc" and np.isfinite(np.add.reduce(arr, axis=None)):
-        return None  # a NaN or inf entry makes the sum one; one pass, nothing allocated
+    if arr.dtype.kind == "f":
+        flat = arr.reshape(-1)
+        if math.isfinite(np.dot(flat, flat)):
+            return None  # a NaN or inf entry makes the dot product one (it warns of nothing)
     finite = np.isfinite(arr)
     return None if finite.all() else ~finite
 
@@ -239,15 +247,18 @@ def output_scale(outputs: Sequence[np.ndarray], douts: Sequence[np.ndarray]) -> 
     a NaN or inf output is a :class:`Stop`. (Every ``dout`` entry is nonzero, so the sum is
     finite exactly when the outputs are, barring overflow: one pass does both.)"""
     total = 0.0
-    with np.errstate(all="ignore"):
-        for d, y in zip(douts, outputs):
-            terms = np.multiply(d, y, dtype=np.float64)
-            total += float(np.abs(terms, out=terms).sum())
-    if not np.isfinite(total):
+    for d, y in zip(douts, outputs):
+        # |d| . |y| by a dot product, which neither warns on overflow nor needs a reduction
+        total += float(np.dot(_flat_abs64(d), _flat_abs64(y)))
+    if not math.isfinite(total):
         found = nonfinite_output(outputs)
         if found is not None:
             raise Stop(found)
     return total
+
+
+def _flat_abs64(a: np.ndarray) -> np.ndarray:
+    return np.abs(a).reshape(-1).astype(np.float64, copy=False)
 
 
 def nonfinite_output(outputs: Sequence[np.ndarray], what: str = "forward output") -> Violation | None:

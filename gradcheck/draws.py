@@ -159,18 +159,28 @@ def directions(rng: Draws | np.random.Generator, xs: Sequence[np.ndarray], step:
     if step != 2.0 ** (octave + 1):
         raise ValueError(f"step={step!r} must be a power of two")
     halves = signed_halves(rng, (sum(x.size for x in xs),), octave)
+    if len(xs) == 1:
+        return [_scaled_like(xs[0], halves.reshape(xs[0].shape))]
+    # All inputs in one buffer: four passes in all, not three per input.
+    flat = np.concatenate([x.reshape(-1) for x in xs], dtype=np.float64)
+    _scale(np.abs(flat, out=flat), halves)
     way, start = [], 0
     for x in xs:
-        way.append(_scaled_like(x, halves[start:start + x.size].reshape(x.shape)))
+        way.append(flat[start:start + x.size].reshape(x.shape))
         start += x.size
     return way
 
 
 def _scaled_like(x: np.ndarray, halves: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    scale = np.abs(x)
-    np.maximum(scale, 1.0, out=scale)
-    scale *= halves
-    return scale
+    """``halves * max(|x|, 1)``, entry-wise, in a new array."""
+    return _scale(np.abs(x).astype(np.float64, copy=False), halves)
+
+
+def _scale(size: npt.NDArray[np.float64], halves: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``size`` (absolute values) overwritten with ``halves * max(size, 1)``."""
+    np.maximum(size, 1.0, out=size)
+    size *= halves
+    return size
 
 
 def upstream(rng: Draws | np.random.Generator, like: np.ndarray) -> np.ndarray:
