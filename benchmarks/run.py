@@ -141,8 +141,15 @@ def measure(case: Case, repeats: int, torch_repeats: int, directional_only: bool
     report = directional()
     assert report.passed, str(report)
     r["directional_evals"] = report.n_evaluations
-    # Alternating, so that a burst of load on a shared machine hits both sides alike.
-    r["fwd_bwd"], r["directional"] = alternating_medians(fwd_bwd, directional, max(repeats, 30))
+    # Warmed up, then alternating, so that a burst of load on a shared machine hits both
+    # sides alike; as many repeats as fit in about two seconds (30 to 1000): the median
+    # of a few dozen sub-millisecond calls moves by 20% from run to run.
+    for _ in range(10):
+        fwd_bwd()
+        directional()
+    one = median_time(directional, 5)
+    count = int(min(1000, max(repeats, 30, 2.0 / max(one, 1e-6))))
+    r["fwd_bwd"], r["directional"] = alternating_medians(fwd_bwd, directional, count)
     r["coordinates"] = sum(a.size for a in _floats(case.args))
     if not case.full or directional_only:
         return
