@@ -106,6 +106,33 @@ def test_float32_intermediate_fails_and_is_named(buggy):
     assert "torch.zeros at line 151 of torch_layers_buggy.py (SpatialBatchNorm.forward)" in outcome.notes[0]
 
 
+HARMLESS_FLOAT32 = """
+import torch
+
+
+class ReLU:
+    @staticmethod
+    def forward(x):
+        mask = torch.zeros(x.shape, device=x.device)  # float32, but only ever 0 or 1
+        mask[x > 0] = 1
+        return x * mask, mask
+
+    @staticmethod
+    def backward(dout, cache):
+        return dout * cache
+"""
+
+
+def test_float32_tensor_that_loses_nothing_passes_the_entrywise_recheck(tmp_path):
+    # The directional verdict hands a layer with float32 tensors to the entry-wise check
+    # (test above); a float32 mask of zeros and ones is exact, and passes there.
+    path = tmp_path / "relu_mask.py"
+    path.write_text(HARMLESS_FLOAT32)
+    outcome = _check(load_target(str(path)), "ReLU")
+    assert outcome.passed and outcome.gradients == {"x": "ok"}
+    assert "float32_intermediate" not in outcome.contract
+
+
 def _hazards(code, dtype=torch.float64):
     x = torch.ones(3, 2, dtype=torch.float64)
     watch = TensorWatch(__file__, dtype)
