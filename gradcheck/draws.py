@@ -161,13 +161,15 @@ def directions(rng: Draws | np.random.Generator, xs: Sequence[np.ndarray], step:
     halves = signed_halves(rng, (sum(x.size for x in xs),), octave)
     if len(xs) == 1:
         return [_scaled_like(xs[0], halves.reshape(xs[0].shape))]
-    # All inputs in one buffer: four passes in all, not three per input.
-    flat = np.concatenate([x.reshape(-1) for x in xs], dtype=np.float64)
-    _scale(np.abs(flat, out=flat), halves)
+    # Every input's absolute values into one buffer, then scaled in two passes over it all.
+    flat = np.empty(halves.size)
     way, start = [], 0
     for x in xs:
-        way.append(flat[start:start + x.size].reshape(x.shape))
+        part = flat[start:start + x.size].reshape(x.shape)
+        np.abs(x, out=part)
+        way.append(part)
         start += x.size
+    _scale(flat, halves)
     return way
 
 
