@@ -14,7 +14,7 @@ import numpy as np
 
 from gradcheck.adapters import Problem
 from gradcheck.checker import Checker
-from gradcheck.draws import Draws, checker_draws, checker_rng
+from gradcheck.draws import Draws, checker_rng
 from gradcheck.layer_adapter import layer_problem
 from gradcheck.loss_adapter import loss_problem
 from gradcheck.options import CheckOptions
@@ -78,7 +78,7 @@ def check_layer(
     opts = CheckOptions.build(options, **overrides)
     if not callable(forward) or not callable(backward):
         raise TypeError("forward and backward must be callables")
-    rng = checker_draws(opts.seed)
+    rng = Draws(opts.seed)  # the same draws for every check with this seed
     problem = layer_problem(forward, backward, args, wrt=wrt, rng=rng)
     return check_problem(problem, opts, rng=rng)
 
@@ -123,5 +123,5 @@ def check_problem(problem: Problem, options: CheckOptions | None = None, *,
     """Run the numeric comparison on an already-built problem (with the draws of
     ``options.seed`` unless ``rng`` is given)."""
     opts = options if options is not None else CheckOptions()
-    checker = Checker(problem, opts, Draws.of(rng) if rng is not None else checker_draws(opts.seed))
+    checker = Checker(problem, opts, Draws.of(rng) if rng is not None else Draws(opts.seed))
     return checker.run()

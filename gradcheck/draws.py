@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Draws", "checker_draws", "checker_rng", "direction", "directions", "signed_halves",
+__all__ = ["Draws", "checker_rng", "direction", "directions", "signed_halves",
            "upstream"]
 
 _SIGN_AND_MANTISSA = np.uint32(0x807FFFFF)
@@ -130,11 +130,6 @@ class Draws:
         return self._memo.take(start, n)
 
 
-def checker_draws(seed: int) -> Draws:
-    """The draws of a check with ``seed``: the same for every check with that seed."""
-    return Draws(seed)
-
-
 def signed_halves(rng: Draws | np.random.Generator, shape: tuple[int, ...], octave: int = -1,
                   ) -> npt.NDArray[np.float64]:
     """Independent random values of magnitude in [2**octave, 2**(octave + 1)) (by default
@@ -148,7 +143,7 @@ def signed_halves(rng: Draws | np.random.Generator, shape: tuple[int, ...], octa
 
 def direction(rng: Draws | np.random.Generator, x: np.ndarray) -> npt.NDArray[np.float64]:
     """A random direction scaled like ``x`` (by ``max(|x|, 1)`` entry-wise)."""
-    return _scaled_like(x, signed_halves(rng, x.shape))
+    return directions(rng, [x])[0]
 
 
 def directions(rng: Draws | np.random.Generator, xs: Sequence[np.ndarray], step: float = 1.0,
@@ -159,30 +154,18 @@ def directions(rng: Draws | np.random.Generator, xs: Sequence[np.ndarray], step:
     if step != 2.0 ** (octave + 1):
         raise ValueError(f"step={step!r} must be a power of two")
     halves = signed_halves(rng, (sum(x.size for x in xs),), octave)
-    if len(xs) == 1:
-        return [_scaled_like(xs[0], halves.reshape(xs[0].shape))]
-    # Every input's absolute values into one buffer, then scaled in two passes over it all.
-    flat = np.empty(halves.size)
+    # Every input's absolute values into one buffer, then scaled in two passes over it all:
+    # halves * max(|x|, 1).
+    scale = np.empty(halves.size)
     way, start = [], 0
     for x in xs:
-        part = flat[start:start + x.size].reshape(x.shape)
+        part = scale[start:start + x.size].reshape(x.shape)
         np.abs(x, out=part)
         way.append(part)
         start += x.size
-    _scale(flat, halves)
+    np.maximum(scale, 1.0, out=scale)
+    scale *= halves
     return way
-
-
-def _scaled_like(x: np.ndarray, halves: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """``halves * max(|x|, 1)``, entry-wise, in a new array."""
-    return _scale(np.abs(x).astype(np.float64, copy=False), halves)
-
-
-def _scale(size: npt.NDArray[np.float64], halves: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """``size`` (absolute values) overwritten with ``halves * max(size, 1)``."""
-    np.maximum(size, 1.0, out=size)
-    size *= halves
-    return size
 
 
 def upstream(rng: Draws | np.random.Generator, like: np.ndarray) -> np.ndarray:

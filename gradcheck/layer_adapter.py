@@ -97,16 +97,14 @@ class _Pair:
     rng: Draws
     douts: list[np.ndarray]  # in the outputs' dtype, as backward receives them
     douts64: list[np.ndarray]
-    n_differentiable: int = 0
+    differentiable: list[int] = field(default_factory=list)  # positions of every float array
     copy_inputs: bool = False
     first_call: list[Any] = field(default_factory=list)  # the arguments of the first forward
     first_outputs: list[np.ndarray] = field(default_factory=list)
 
     def select(self, result: Any) -> Any:
         """With ``wrt``, backward may return only the selected gradients or all of them."""
-        if len(self.positions) == self.n_differentiable:
-            return result
-        every = [i for i, a in enumerate(self.pristine) if is_differentiable(a)]
+        every = self.differentiable
         if (isinstance(result, (tuple, list)) and len(result) == len(every) != len(self.positions)
                 and set(self.positions) <= set(every)):
             return tuple(result[every.index(p)] for p in self.positions)
@@ -222,7 +220,7 @@ def layer_problem(
         batch_axis=axes,
     )
     pair = _Pair(problem, forward, backward, pristine, positions, names, Draws.of(rng), [], [],
-                 n_differentiable=sum(map(is_differentiable, args)))
+                 differentiable=[i for i, a in enumerate(args) if is_differentiable(a)])
     batched = hasattr(forward, "many")  # a forward in the worker process
     problem.objective = _Batched(pair.objective, pair.objectives) if batched else pair.objective
     problem.evaluate = _Batched(pair.evaluate, pair.evaluate_many) if batched else pair.evaluate

@@ -34,7 +34,7 @@ from gradcheck.contract import (
     repeatable,
     unrepeated_forward,
 )
-from gradcheck.draws import Draws, checker_draws, upstream
+from gradcheck.draws import Draws, upstream
 from gradcheck.kinds import ViolationKind
 from gradcheck.options import CheckOptions
 from gradcheck.report import Report
@@ -366,7 +366,7 @@ def check_object(layer: Any, *inputs: np.ndarray, options: CheckOptions | None =
     in ``params``/``grads`` dicts or ``W``/``dW`` attribute pairs. Options as in
     :func:`gradcheck.check_layer` (:class:`~gradcheck.CheckOptions`)."""
     opts = CheckOptions.build(options, **overrides)
-    rng = checker_draws(opts.seed)
+    rng = Draws(opts.seed)
     problem = object_problem(layer, inputs, rng)
     return check_problem(problem, opts, rng=rng)
 

@@ -143,9 +143,8 @@ class CheckOptions:
             raise TypeError(f"options must be a CheckOptions; got {type(options).__name__}")
         for name in overrides:
             if name not in _NAMES:
-                known = list(_NAMES)
-                near = difflib.get_close_matches(name, known, n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else f"; options are: {', '.join(known)}"
+                near = difflib.get_close_matches(name, _NAMES, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else f"; options are: {', '.join(_NAMES)}"
                 raise TypeError(f"unknown option {name!r}{hint}")
         if not overrides:
             return options if options is not None else _DEFAULT
@@ -171,7 +170,7 @@ class CheckOptions:
 
 
 _DEFAULT = CheckOptions()
-_NAMES = {f.name: None for f in dataclasses.fields(CheckOptions)}  # in order
+_NAMES = tuple(f.name for f in dataclasses.fields(CheckOptions))
 
 
 @functools.lru_cache(maxsize=64)
