@@ -23,7 +23,6 @@ torch is imported by this module: import it only when a torch layer is checked.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import linecache
 import os
 import re
@@ -243,11 +242,10 @@ def _tensors(value: Any) -> Iterator[Any]:
             yield from _tensors(item)
 
 
-def watched_check(run: Callable[[bool, CheckOptions], tuple[Outcome, Any]], options: CheckOptions,
-                  device: str) -> Outcome:
-    """``run(float64_default, options)``: a check of torch code with the :class:`TensorWatch`
-    (or the worker's record of it) around its calls, on one thread; then what the watch saw,
-    as verdicts: float32 tensors named when they are why a float64 check failed, a tensor on a
+def watched_check(run: Callable[[bool], tuple[Outcome, Any]], options: CheckOptions, device: str) -> Outcome:
+    """``run(float64_default)``: a check of torch code with the :class:`TensorWatch` (or the
+    worker's record of it) around its calls, on one thread; then what the watch saw, as
+    verdicts: float32 tensors named when they are why a float64 check failed, a tensor on a
     fixed other device (FAILED, said plainly), tensors made without ``device=`` (a warning
     on the CPU)."""
     threads = torch.get_num_threads()
@@ -255,16 +253,9 @@ def watched_check(run: Callable[[bool, CheckOptions], tuple[Outcome, Any]], opti
     # (layers are checked in parallel) cost milliseconds per operation.
     torch.set_num_threads(1)
     try:
-        outcome, watch = run(False, options)
-        if watch.of_kind("dtype") and options.dtype == "float64":
-            if outcome.passed and options.mode == "directional":
-                # A float32 tensor's round-off (1e-7) in one gradient can hide in a single
-                # direction through every input: such a layer is compared entry-wise.
-                options = dataclasses.replace(options, mode="sample")
-                outcome, watch = run(False, options)
-            if not outcome.passed:
-                checked = options
-                _float32_culprit(outcome, watch, lambda float64_default: run(float64_default, checked))
+        outcome, watch = run(False)
+        if not outcome.passed and watch.of_kind("dtype") and options.dtype == "float64":
+            _float32_culprit(outcome, watch, run)
     finally:
         torch.set_num_threads(threads)
     _fixed_device_verdict(outcome, watch.of_kind("fixed_device"), device)

@@ -89,7 +89,7 @@ def check_torch_match(module: ModuleType, spec_name: str, label: str, forward: s
     device = resolve_device(options.device)
     make = make_pair or _local_pair(module, forward, backward, options)
 
-    def run(float64_default: bool, options: CheckOptions) -> tuple[Outcome, Any]:
+    def run(float64_default: bool) -> tuple[Outcome, Any]:
         pair_forward, pair_backward, watch = make(float64_default, device)
         return check_candidate(spec, pair_forward, pair_backward, options), watch
 

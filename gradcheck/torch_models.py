@@ -59,7 +59,7 @@ def check_torch_model(module: ModuleType, name: str, config: str, options: Check
     device = resolve_device(options.device)
     make = make_model or _local_model(module, name, options)
 
-    def run(float64_default: bool, options: CheckOptions) -> tuple[Outcome, Any]:
+    def run(float64_default: bool) -> tuple[Outcome, Any]:
         constructor, watch = make(float64_default, device)
         return check_model_class(constructor, config, options, factors=MODEL_REG_FACTORS), watch
 

@@ -32,9 +32,9 @@ def buggy():
     return load_target(BUGGY)
 
 
-def _check(module, label):
+def _check(module, label, mode="directional"):
     match = next(m for m in discover(module).matches if m.spec == label)
-    options = CheckOptions.within(120, examples=5, mode="directional", device="cpu")
+    options = CheckOptions.within(120, examples=5, mode=mode, device="cpu")
     return check_torch_match(module, match.config, match.spec, match.forward, match.backward, options)
 
 
@@ -100,7 +100,10 @@ def test_tensor_without_device_is_a_device_warning_on_cpu(buggy):
 
 
 def test_float32_intermediate_fails_and_is_named(buggy):
-    outcome = _check(buggy, "SpatialBatchNorm")
+    # A float32 round-off (1e-7) that only an entry-wise comparison resolves: in a joint
+    # direction through x, gamma and beta it can hide, as real students' float32 ones()
+    # factors of 1/N do, which the course's own tolerance accepts.
+    outcome = _check(buggy, "SpatialBatchNorm", mode="sample")
     assert outcome.gradients["x"] == "FAILED"
     assert "float32_intermediate" in outcome.contract
     assert "torch.zeros at line 151 of torch_layers_buggy.py (SpatialBatchNorm.forward)" in outcome.notes[0]
@@ -123,12 +126,11 @@ class ReLU:
 """
 
 
-def test_float32_tensor_that_loses_nothing_passes_the_entrywise_recheck(tmp_path):
-    # The directional verdict hands a layer with float32 tensors to the entry-wise check
-    # (test above); a float32 mask of zeros and ones is exact, and passes there.
+def test_float32_tensor_that_loses_nothing_passes_entrywise(tmp_path):
+    # A float32 mask of zeros and ones is exact: no float32_intermediate, even entry-wise.
     path = tmp_path / "relu_mask.py"
     path.write_text(HARMLESS_FLOAT32)
-    outcome = _check(load_target(str(path)), "ReLU")
+    outcome = _check(load_target(str(path)), "ReLU", mode="sample")
     assert outcome.passed and outcome.gradients == {"x": "ok"}
     assert "float32_intermediate" not in outcome.contract
 
